@@ -1,0 +1,24 @@
+"""``driftloop``: train, registry, serve, up, demo, report."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="driftloop",
+    help="Train tabular models to ONNX, serve them, watch them, retrain them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def version() -> None:
+    """Print the driftloop version."""
+    from driftloop import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

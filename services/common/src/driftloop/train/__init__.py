@@ -1,0 +1,1 @@
+"""Training and ONNX export (the ``driftloop[train]`` extra): scikit-learn lives only here."""
