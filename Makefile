@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 PACKAGES := -e services/common[train] -e services/scoring -e services/feature-engineering \
             -e services/telemetry-forwarder -e services/retrain-controller
 PYTEST_ARGS ?=
+# Checks that tools/make/*.mk add (chart, pipelines, images): run by `make test` too.
+CHECK_TARGETS :=
 
-.PHONY: help setup system venv test unit lint format typecheck demo bench clean
+.PHONY: help setup system venv test checks unit lint format typecheck demo bench clean
 
 help:
 	@echo "make demo   - set up and run the whole loop on embedded defaults"
@@ -28,8 +30,12 @@ $(VENV)/.installed: requirements/dev.txt services/*/pyproject.toml
 	$(BIN)/pip install --quiet -r requirements/dev.txt $(PACKAGES)
 	touch $@
 
-test: setup lint typecheck
+test: setup lint typecheck checks
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Declared after the includes below have added to CHECK_TARGETS.
+.SECONDEXPANSION:
+checks: $$(CHECK_TARGETS)
 
 unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -51,3 +57,5 @@ demo: venv
 
 clean:
 	rm -rf $(VENV) .driftloop .pytest_cache .mypy_cache .ruff_cache
+
+-include tools/make/*.mk
