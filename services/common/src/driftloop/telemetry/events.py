@@ -1,0 +1,131 @@
+"""The telemetry events: CloudEvents 1.0, structured mode, JSON.
+
+Schema version 1 (``data.schema``), documented in docs/telemetry.md. One event per request,
+not per record: a batch of 1,000 records costs the scoring path one dict, and the forwarder
+stores one row per record keyed by ``(event id, record index)``.
+
+``driftloop.prediction`` data::
+
+    {"schema": 1, "model": str, "version": int, "request_id": str,
+     "records": [{column: value, ...}, ...],         # the raw records as received
+     "predictions": [label or value, ...],            # one per record
+     "probabilities": [[p, ...], ...] | None,         # classifiers: one row per record, class order
+     "class_labels": [label, ...] | None,
+     "latency_ms": float,                             # time spent answering the request
+     "unseen": [{"record": i, "column": c, "reason": "category" | "range"}, ...]}
+
+``driftloop.feedback`` data::
+
+    {"schema": 1, "model": str, "request_id": str, "record_index": int | None,
+     "actual": label or value, "known_request": bool}
+
+``driftloop.rejected`` data::
+
+    {"schema": 1, "model": str, "version": int | None, "request_id": str,
+     "status": int, "error": {"code", "message", "details"}, "body": str (at most 4 KiB)}
+
+The event ``id`` is a random UUID made once, when the event is created: a retried delivery
+carries the same id, so every consumer deduplicates by it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+SPEC_VERSION = "1.0"
+SCHEMA_VERSION = 1
+PREDICTION = "driftloop.prediction"
+FEEDBACK = "driftloop.feedback"
+REJECTED = "driftloop.rejected"
+EVENT_TYPES = (PREDICTION, FEEDBACK, REJECTED)
+MAX_REJECTED_BODY = 4096
+
+Event = dict[str, Any]
+
+
+def new_event(event_type: str, source: str, data: dict[str, Any], *, event_id: str | None = None) -> Event:
+    """A CloudEvent with a fresh unique id and the current time (RFC 3339, UTC, milliseconds)."""
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+    return {
+        "specversion": SPEC_VERSION,
+        "id": event_id or uuid.uuid4().hex,
+        "source": source,
+        "type": event_type,
+        "time": stamp,
+        "datacontenttype": "application/json",
+        "data": {"schema": SCHEMA_VERSION, **data},
+    }
+
+
+def prediction_event(
+    source: str,
+    *,
+    model: str,
+    version: int,
+    request_id: str,
+    records: list[dict[str, Any]],
+    predictions: list[Any],
+    probabilities: list[list[float]] | None,
+    class_labels: list[Any] | None,
+    latency_ms: float,
+    unseen: list[dict[str, Any]] | None = None,
+) -> Event:
+    return new_event(
+        PREDICTION,
+        source,
+        {
+            "model": model,
+            "version": version,
+            "request_id": request_id,
+            "records": records,
+            "predictions": predictions,
+            "probabilities": probabilities,
+            "class_labels": class_labels,
+            "latency_ms": latency_ms,
+            "unseen": unseen or [],
+        },
+    )
+
+
+def feedback_event(
+    source: str, *, model: str, request_id: str, record_index: int | None, actual: Any, known_request: bool
+) -> Event:
+    return new_event(
+        FEEDBACK,
+        source,
+        {
+            "model": model,
+            "request_id": request_id,
+            "record_index": record_index,
+            "actual": actual,
+            "known_request": known_request,
+        },
+    )
+
+
+def rejected_event(
+    source: str,
+    *,
+    model: str,
+    version: int | None,
+    request_id: str,
+    status: int,
+    error: dict[str, Any],
+    body: bytes | str,
+) -> Event:
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    return new_event(
+        REJECTED,
+        source,
+        {
+            "model": model,
+            "version": version,
+            "request_id": request_id,
+            "status": status,
+            "error": error,
+            "body": text[:MAX_REJECTED_BODY],
+        },
+    )
