@@ -184,8 +184,8 @@ class Registry:
             current = self.aliases(name).get(alias)
             if current is None:
                 raise NotFoundError(f"model {name!r} has no alias {alias!r}")
-            moves = [m for m in self.history(name) if m["alias"] == alias and m["version"] == current]
-            previous = moves[-1]["previous"] if moves else None
+            stack = _alias_stack(self.history(name), alias)
+            previous = stack[-2] if len(stack) > 1 and stack[-1] == current else None
             if previous is None:
                 raise ConflictError(
                     f"{name}@{alias} is at version {current}, which has no previous version to roll back to"
@@ -239,6 +239,23 @@ class Registry:
             with contextlib.suppress(OSError):
                 if path.stat().st_mtime < cutoff:
                     shutil.rmtree(path)
+
+
+def _alias_stack(history: list[dict[str, Any]], alias: str) -> list[int]:
+    """The versions ``alias`` went through, as a stack that rollbacks pop.
+
+    Promoting 1 -> 2 -> 3 and rolling back twice lands on 1: each rollback undoes one promotion,
+    instead of a second rollback undoing the first one.
+    """
+    stack: list[int] = []
+    for move in history:
+        if move["alias"] != alias:
+            continue
+        if move.get("rollback_of") is not None and stack:
+            stack.pop()
+        if not stack or stack[-1] != move["version"]:
+            stack.append(int(move["version"]))
+    return stack
 
 
 def _check_name(name: str) -> None:

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import typer
 
+from driftloop.cli import registry
+from driftloop.cli.demo import demo
+from driftloop.cli.train import train
+
 app = typer.Typer(
     name="driftloop",
     help="Train tabular models to ONNX, serve them, watch them, retrain them.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.command()(train)
+app.add_typer(registry.app, name="registry")
+app.command()(demo)
 
 
 @app.command()
