@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PACKAGES := -e services/common[train] -e services/scoring -e services/feature-engineering \
+PACKAGES := -e services/common[train,telemetry,drift] -e services/scoring -e services/feature-engineering \
             -e services/telemetry-forwarder -e services/retrain-controller
 PYTEST_ARGS ?=
 # Checks that tools/make/*.mk add (chart, pipelines, images): run by `make test` too.

@@ -1,0 +1,11 @@
+"""The SQL store: predictions, feedback, rejected requests and dead letters (SQLAlchemy 2 + alembic).
+
+SQLite embedded, PostgreSQL in clusters. Needs the ``driftloop[store]`` extra.
+"""
+
+from driftloop.store.engine import make_engine
+from driftloop.store.migrate import upgrade
+from driftloop.store.settings import StoreSettings
+from driftloop.store.writer import WriteResult, count_rows, write_batch
+
+__all__ = ["StoreSettings", "WriteResult", "count_rows", "make_engine", "upgrade", "write_batch"]

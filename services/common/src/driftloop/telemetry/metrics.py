@@ -1,0 +1,31 @@
+"""Prometheus metrics of the telemetry publisher (``driftloop_telemetry_*``), labelled by source.
+
+Defined once per process (prometheus_client refuses duplicate names); every publisher counts
+into them with its own ``source`` label as well as into its own :class:`PublisherStats`.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_SENT = Counter("driftloop_telemetry_events_sent", "Events acknowledged by the bus.", ["source"])
+EVENTS_SPILLED = Counter(
+    "driftloop_telemetry_events_spilled", "Events written to the local spill file while the bus was away.", ["source"]
+)
+EVENTS_REPLAYED = Counter(
+    "driftloop_telemetry_events_replayed", "Spilled events sent to the bus once it came back.", ["source"]
+)
+EVENTS_DROPPED = Counter(
+    "driftloop_telemetry_events_dropped",
+    "Events lost: buffer and spill file both full.",
+    ["source"],
+)
+BUFFER_DEPTH = Gauge("driftloop_telemetry_buffer_depth", "Events waiting in memory to be sent.", ["source"])
+SPILL_BYTES = Gauge("driftloop_telemetry_spill_bytes", "Bytes in the spill file not yet replayed.", ["source"])
+BUS_UP = Gauge("driftloop_telemetry_bus_up", "1 while the last send to the bus succeeded.", ["source"])
+SEND_SECONDS = Histogram(
+    "driftloop_telemetry_send_seconds",
+    "Time to send one batch to the bus and have it acknowledged.",
+    ["source"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)

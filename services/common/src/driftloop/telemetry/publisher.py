@@ -1,0 +1,280 @@
+"""The event publisher: the scoring side of the bus, which never blocks and never loses an event.
+
+``publish(event)`` appends the event to a bounded in-memory buffer and returns at once; a
+background task takes batches off the buffer, encodes them and sends them to the bus. When the
+bus is unreachable (a send fails or times out) batches go to the local spill file instead, and
+while the spill file holds anything, new batches are appended behind it, so that replay keeps
+the order: the task retries the bus with exponential backoff and, once it answers, replays the
+file from its cursor before sending anything new. When the buffer is full, ``publish`` moves
+the whole buffer and the new event to the spill file (order kept) rather than refusing it.
+An event is dropped only when the spill file is full too; that is counted, logged and a bug
+in sizing, never silent. ``stop()`` sends what remains, or spills it, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from driftloop.telemetry import metrics
+from driftloop.telemetry.bus import open_producer
+from driftloop.telemetry.bus.base import BusProducer, Message
+from driftloop.telemetry.settings import BusSettings
+from driftloop.telemetry.spill import SpillFile
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PublisherStats:
+    sent: int = 0
+    """Events acknowledged by the bus straight from the buffer."""
+    spilled: int = 0
+    """Events written to the spill file."""
+    replayed: int = 0
+    """Spilled events later acknowledged by the bus."""
+    dropped: int = 0
+    """Events lost because the spill file was full (must stay 0)."""
+    depth: int = 0
+    """Events waiting in the in-memory buffer."""
+
+
+def encode(event: dict[str, Any]) -> Message:
+    """The bus message for an event: key = model name (per-model ordering), value = JSON."""
+    data = event.get("data")
+    model = data.get("model") if isinstance(data, dict) else None
+    return (str(model).encode() if model is not None else None, orjson.dumps(event))
+
+
+class EventPublisher:
+    def __init__(
+        self,
+        settings: BusSettings,
+        source: str,
+        *,
+        producer_factory: Callable[[BusSettings], BusProducer] = open_producer,
+    ) -> None:
+        self.settings = settings
+        self.source = source
+        self.stats = PublisherStats()
+        self._producer_factory = producer_factory
+        self._producer: BusProducer | None = None
+        self._producer_started = False
+        self._buffer: deque[dict[str, Any]] = deque()
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._spill: SpillFile | None = None
+        self._bus_up = True
+        self._next_attempt = 0.0
+        self._backoff = settings.retry_backoff_s
+        self._labels = {"source": source}
+        self._spill_full_logged = False
+        self._closing: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the spill file (replaying what a previous run left) and start the sender task.
+
+        A bus that is down at start is not an error: events spill until it comes up.
+        """
+        self._spill = SpillFile(self.settings.spill_path, self.source, self.settings.spill_max_bytes)
+        self._producer = self._producer_factory(self.settings)
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name=f"telemetry-publisher-{self.source}")
+        if self._spill.pending:
+            logger.info("replaying %d spilled bytes left by a previous run", self._spill.pending_bytes)
+
+    async def stop(self) -> None:
+        """Send everything buffered (or spill it if the bus is away), then close the producer."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        if self._producer is not None and self._producer_started:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._producer.stop(), self.settings.send_timeout_s)
+        self._producer_started = False
+        for closing in list(self._closing):
+            closing.cancel()
+        if self._spill is not None:
+            self._spill.close()
+            if self._spill.pending:
+                logger.warning("%d bytes stay spilled until the next start", self._spill.pending_bytes)
+            self._spill = None
+
+    # -- request path ------------------------------------------------------------------------------
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """Queue one event for the bus; returns at once and never raises. The event is owned by the publisher."""
+        try:
+            if len(self._buffer) >= self.settings.buffer_size or self._task is None:
+                # Full buffer (or not running): move it and the new event to disk, in order.
+                overflow = [*self._buffer, event]
+                self._buffer.clear()
+                self._spill_events(overflow)
+            else:
+                self._buffer.append(event)
+                self._wakeup.set()
+            self._set_depth()
+        except Exception:  # publish must never fail a request; count the loss loudly instead
+            logger.exception("telemetry event lost while publishing")
+            self._count_dropped(1)
+
+    # -- sender task -------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            if not self._buffer and not self._stopping:
+                timeout = None
+                if self._spill is not None and self._spill.pending:
+                    timeout = max(0.0, self._next_attempt - time.monotonic())
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), timeout)
+            lingering = self.settings.linger_ms > 0 and not self._stopping
+            if lingering and 0 < len(self._buffer) < self.settings.batch_size:
+                await asyncio.sleep(self.settings.linger_ms / 1000)
+            batch = self._take_batch()
+            if batch:
+                await self._deliver(self._encode_all(batch))
+            elif self._spill is not None and self._spill.pending:
+                await self._replay()
+            if self._stopping and not self._buffer:
+                await self._replay()  # last chance to empty the spill file while the bus is up
+                return
+
+    def _encode_all(self, events: list[dict[str, Any]]) -> list[Message]:
+        messages: list[Message] = []
+        for event in events:
+            try:
+                messages.append(encode(event))
+            except (TypeError, orjson.JSONEncodeError):  # a caller bug, not a bus problem: count it
+                logger.exception("telemetry event %r cannot be encoded as JSON", event.get("id"))
+                self._count_dropped(1)
+        return messages
+
+    def _take_batch(self) -> list[dict[str, Any]]:
+        size = min(len(self._buffer), self.settings.batch_size)
+        batch = [self._buffer.popleft() for _ in range(size)]
+        self._set_depth()
+        return batch
+
+    async def _deliver(self, messages: list[Message]) -> None:
+        assert self._spill is not None
+        if not messages:
+            return
+        if self._spill.pending or not self._bus_up:
+            self._spill_messages(messages)
+            await self._replay()
+            return
+        if await self._send(messages):
+            self.stats.sent += len(messages)
+            metrics.EVENTS_SENT.labels(**self._labels).inc(len(messages))
+        else:
+            self._spill_messages(messages)
+
+    async def _replay(self) -> None:
+        """Send the spill file from its cursor while the bus answers; back off when it does not."""
+        spill = self._spill
+        assert spill is not None
+        while spill.pending:
+            if not self._bus_up and time.monotonic() < self._next_attempt:
+                return
+            messages, end = spill.read(self.settings.batch_size)
+            if not messages:
+                logger.warning("discarding a torn record at the end of %s", spill.path)
+                spill.discard_rest()
+                continue
+            if not await self._send(messages):
+                return
+            spill.advance(end)
+            self.stats.replayed += len(messages)
+            metrics.EVENTS_REPLAYED.labels(**self._labels).inc(len(messages))
+            metrics.SPILL_BYTES.labels(**self._labels).set(spill.pending_bytes)
+            if not self._stopping and len(self._buffer) >= self.settings.batch_size:
+                # Keep the buffer from overflowing during a long replay: spill it behind the file.
+                self._spill_messages(self._encode_all(self._take_batch()))
+
+    async def _send(self, messages: Sequence[Message]) -> bool:
+        """One batch to the bus; False (and the bus marked away, with backoff) if it is not acknowledged."""
+        assert self._producer is not None
+        started = time.perf_counter()
+        try:
+            if not self._producer_started:
+                await asyncio.wait_for(self._producer.start(), self.settings.send_timeout_s)
+                self._producer_started = True
+            await asyncio.wait_for(self._producer.send_batch(messages), self.settings.send_timeout_s)
+        except Exception as exc:  # any failure means "not acknowledged": spill, never lose
+            self._mark_down(exc)
+            return False
+        metrics.SEND_SECONDS.labels(**self._labels).observe(time.perf_counter() - started)
+        if not self._bus_up:
+            logger.info("telemetry bus is back; replaying spilled events")
+        self._bus_up = True
+        self._backoff = self.settings.retry_backoff_s
+        metrics.BUS_UP.labels(**self._labels).set(1)
+        return True
+
+    def _mark_down(self, exc: BaseException) -> None:
+        if self._bus_up:
+            logger.warning("telemetry bus unreachable, spilling events to disk: %r", exc)
+        self._bus_up = False
+        metrics.BUS_UP.labels(**self._labels).set(0)
+        self._next_attempt = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, self.settings.retry_backoff_max_s)
+        if self._producer is not None:
+            # A fresh client after a failure: a client whose start or send failed may keep broken
+            # state (aiokafka cannot be restarted). The old one is closed in the background.
+            self._producer_started = False
+            closing = asyncio.create_task(_stop_quietly(self._producer))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+            self._producer = self._producer_factory(self.settings)
+
+    # -- spilling ----------------------------------------------------------------------------------
+
+    def _spill_events(self, events: list[dict[str, Any]]) -> None:
+        self._spill_messages(self._encode_all(events))
+
+    def _spill_messages(self, messages: list[Message]) -> None:
+        if self._spill is None:
+            self._count_dropped(len(messages))
+            logger.error("%d telemetry events dropped: the publisher is not started", len(messages))
+            return
+        written = self._spill.append(messages)
+        self.stats.spilled += written
+        metrics.EVENTS_SPILLED.labels(**self._labels).inc(written)
+        metrics.SPILL_BYTES.labels(**self._labels).set(self._spill.pending_bytes)
+        if written < len(messages):
+            self._count_dropped(len(messages) - written)
+            if not self._spill_full_logged:
+                logger.error(
+                    "spill file %s is full (%d bytes): telemetry events are being dropped",
+                    self._spill.path,
+                    self.settings.spill_max_bytes,
+                )
+                self._spill_full_logged = True
+
+    def _count_dropped(self, count: int) -> None:
+        self.stats.dropped += count
+        metrics.EVENTS_DROPPED.labels(**self._labels).inc(count)
+
+    def _set_depth(self) -> None:
+        self.stats.depth = len(self._buffer)
+        metrics.BUFFER_DEPTH.labels(**self._labels).set(self.stats.depth)
+
+
+async def _stop_quietly(producer: BusProducer) -> None:
+    with contextlib.suppress(Exception):
+        await producer.stop()

@@ -1,0 +1,40 @@
+"""Settings of the telemetry bus and of the publisher that feeds it (``DRIFTLOOP_BUS__*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from driftloop.settings import DEFAULT_HOME
+
+
+class BusSettings(BaseModel):
+    url: str = "sqlite:///.driftloop/bus.db"
+    """Where events go: sqlite:///path (embedded), kafka://host:port/topic, eventhubs://<hub>."""
+    connection_string: str = ""
+    """Azure Event Hubs connection string (eventhubs://, or kafka:// against Event Hubs' Kafka endpoint)."""
+    buffer_size: int = Field(default=10_000, ge=1)
+    """Events held in memory waiting to be sent; past that, publish() spills straight to disk."""
+    batch_size: int = Field(default=500, ge=1)
+    """Most events sent to the bus in one batch."""
+    linger_ms: float = Field(default=20.0, ge=0)
+    """How long the sender waits for a batch to fill before sending what it has."""
+    send_timeout_s: float = Field(default=5.0, gt=0)
+    """A batch not acknowledged by the bus within this time is spilled and the bus marked away."""
+    retry_backoff_s: float = Field(default=0.5, gt=0)
+    """First wait before trying an unreachable bus again (doubles up to retry_backoff_max_s)."""
+    retry_backoff_max_s: float = Field(default=5.0, gt=0)
+    """Longest wait between two attempts on an unreachable bus."""
+    spill_path: Path = Field(default=DEFAULT_HOME / "spill")
+    """Directory of the append-only spill file used while the bus is unreachable."""
+    spill_max_bytes: int = Field(default=1 << 30, ge=1024)
+    """Size bound of the spill file; past it events are dropped (counted and logged)."""
+    compression: str = "gzip"
+    """Kafka batch compression (gzip works everywhere; lz4/zstd need their Python codecs)."""
+    linger_kafka_ms: int = Field(default=10, ge=0)
+    """Kafka producer linger: how long it waits to fill a partition batch."""
+    consumer_group: str = "driftloop-forwarder"
+    """Consumer group (Kafka) / consumer name (embedded) whose committed offsets the forwarder uses."""
+    poll_timeout_ms: int = Field(default=500, ge=1)
+    """How long a consumer poll waits for events before returning an empty batch."""

@@ -1,0 +1,101 @@
+"""The spill file: where the publisher puts events while the bus is unreachable.
+
+Append-only, one file per source, records framed as ``<key length><value length><key><value>``
+(two big-endian uint32), so any bytes survive and a record torn by a crash at the very end is
+recognised and ignored. A cursor file remembers how far replay has gone, so a restart resumes
+the replay instead of sending everything again; once everything is replayed both files are
+removed. The file is bounded: :meth:`append` writes what fits and reports how many it took.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Sequence
+from pathlib import Path
+
+from driftloop.telemetry.bus.base import Message
+
+_HEADER = struct.Struct(">II")
+_NO_KEY = 0xFFFFFFFF
+
+
+class SpillFile:
+    def __init__(self, directory: Path, name: str, max_bytes: int) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "events"
+        self.path = directory / f"{safe}.spill"
+        self.cursor_path = directory / f"{safe}.cursor"
+        self.max_bytes = max_bytes
+        self._size = self.path.stat().st_size if self.path.exists() else 0
+        self._cursor = int(self.cursor_path.read_text()) if self.cursor_path.exists() else 0
+        self._file = self.path.open("ab")
+
+    @property
+    def pending_bytes(self) -> int:
+        return max(0, self._size - self._cursor)
+
+    @property
+    def pending(self) -> bool:
+        return self._size > self._cursor
+
+    def append(self, messages: Sequence[Message]) -> int:
+        """Append messages in order while they fit under ``max_bytes``; return how many were written."""
+        written = 0
+        chunks: list[bytes] = []
+        for key, value in messages:
+            frame_size = _HEADER.size + (len(key) if key else 0) + len(value)
+            if self._size + frame_size > self.max_bytes:
+                break
+            chunks.append(_HEADER.pack(_NO_KEY if key is None else len(key), len(value)))
+            if key:
+                chunks.append(key)
+            chunks.append(value)
+            self._size += frame_size
+            written += 1
+        if chunks:
+            self._file.write(b"".join(chunks))
+            self._file.flush()
+        return written
+
+    def read(self, max_count: int) -> tuple[list[Message], int]:
+        """Up to ``max_count`` messages after the cursor, and the offset just past the last of them."""
+        self._file.flush()
+        messages: list[Message] = []
+        offset = self._cursor
+        with self.path.open("rb") as reader:
+            reader.seek(offset)
+            while len(messages) < max_count:
+                header = reader.read(_HEADER.size)
+                if len(header) < _HEADER.size:
+                    break
+                key_len, value_len = _HEADER.unpack(header)
+                key = None if key_len == _NO_KEY else reader.read(key_len)
+                value = reader.read(value_len)
+                if len(value) < value_len or (key is not None and len(key) < key_len):
+                    break  # torn tail from a crash mid-write: nothing after it can be trusted
+                messages.append((key, value))
+                offset = reader.tell()
+        return messages, offset
+
+    def advance(self, offset: int) -> None:
+        """Mark everything before ``offset`` as replayed; empty the file once all of it is."""
+        self._cursor = offset
+        if self._cursor >= self._size:
+            self._file.truncate(0)
+            self._file.seek(0)
+            self._size = self._cursor = 0
+            self.cursor_path.unlink(missing_ok=True)
+            return
+        tmp = self.cursor_path.with_suffix(".tmp")
+        tmp.write_text(str(offset))
+        os.replace(tmp, self.cursor_path)
+
+    def discard_rest(self) -> None:
+        """Drop everything after the cursor (a torn record that can never be read)."""
+        self.advance(self._size)
+
+    def close(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()

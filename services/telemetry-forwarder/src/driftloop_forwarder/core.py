@@ -1,0 +1,168 @@
+"""The consume-and-store loop, free of FastAPI so tests and benchmarks drive it directly.
+
+One iteration: poll a batch from the bus, parse it (unparseable records become dead letters),
+write it to the store in one transaction, and only then commit the bus offsets. A crash
+between the database commit and the offset commit redelivers the batch, and the store's
+``ON CONFLICT DO NOTHING`` ignores it: at-least-once delivery, exactly-once storage. While the
+database is down the same batch is retried with exponential backoff (offsets stay put), then
+the loop catches up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from driftloop.store.writer import WriteResult, write_batch
+from driftloop.telemetry.bus.base import BusConsumer, Record
+from driftloop.telemetry.parse import ParsedBatch, parse_records
+from driftloop_forwarder import metrics
+from driftloop_forwarder.settings import ForwardSettings
+
+logger = logging.getLogger(__name__)
+
+# Called with each stored batch after its database commit (drift windows hook in here).
+BatchSink = Callable[[ParsedBatch], Awaitable[None]]
+
+
+@dataclass
+class _Write:
+    """A batch whose database write is under way."""
+
+    records: list[Record]
+    batch: ParsedBatch
+    started: float
+    task: asyncio.Task[WriteResult | None]
+
+
+@dataclass
+class ForwarderStats:
+    records: int = 0
+    rows: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    store_errors: int = 0
+    lag: int = 0
+
+
+@dataclass
+class Forwarder:
+    consumer: BusConsumer
+    engine: Engine
+    settings: ForwardSettings = field(default_factory=ForwardSettings)
+    poll_timeout_ms: int = 500
+    sinks: list[BatchSink] = field(default_factory=list)
+    stats: ForwarderStats = field(default_factory=ForwarderStats)
+    lag_interval_s: float = 1.0
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _lag_checked_at: float = 0.0
+
+    async def run(self) -> None:
+        """Consume until :meth:`stop`; the consumer must be started (and is stopped by the caller).
+
+        Pipelined: while one batch is being written (in a thread, waiting on the database), the
+        next one is polled and parsed. Offsets are committed batch by batch, each only after its
+        own database commit, so the guarantee is the same as :meth:`step`'s.
+        """
+        backoff = self.settings.retry_backoff_s
+        in_flight: _Write | None = None
+        while not self._stopping.is_set():
+            try:
+                polled = await self._poll_and_parse()
+                if in_flight is not None:
+                    done, in_flight = in_flight, None
+                    if not await self._finish(done):
+                        break  # stopping while the database was down
+                if polled is not None:
+                    in_flight = _Write(*polled, asyncio.create_task(self._store(polled[1], polled[0])))
+                backoff = self.settings.retry_backoff_s
+            except Exception as exc:  # a bus hiccup must not end the service: log, wait, go on
+                logger.warning("consuming the bus failed, retrying in %.1fs: %r", backoff, exc)
+                if in_flight is not None:
+                    await self._finish(in_flight)
+                    in_flight = None
+                await self.consumer.rewind()
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), backoff)
+                except TimeoutError:
+                    backoff = min(backoff * 2, self.settings.retry_backoff_max_s)
+        if in_flight is not None:
+            await self._finish(in_flight)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def step(self) -> int:
+        """One poll-store-commit round, not pipelined; returns how many records it stored (0: bus idle)."""
+        polled = await self._poll_and_parse()
+        if polled is None:
+            return 0
+        records, batch, started = polled
+        write = _Write(records, batch, started, asyncio.create_task(self._store(batch, records)))
+        return len(records) if await self._finish(write) else 0
+
+    async def _poll_and_parse(self) -> tuple[list[Record], ParsedBatch, float] | None:
+        records = await self.consumer.poll(self.settings.batch_size, self.poll_timeout_ms)
+        if not records or time.monotonic() - self._lag_checked_at >= self.lag_interval_s:
+            await self._refresh_lag()
+        if not records:
+            return None
+        started = time.perf_counter()
+        batch = parse_records(records)
+        for letter in batch.dead_letters:
+            logger.warning("dead-lettered the record at %s: %s", letter.position, letter.reason)
+        return records, batch, started
+
+    async def _finish(self, write: _Write) -> bool:
+        """Wait for a batch's database commit, then commit its offsets; False if it was not stored."""
+        result = await write.task
+        if result is None:
+            return False  # nothing committed: the batch is read again after a restart
+        await self.consumer.commit(write.records)
+        for sink in self.sinks:
+            await sink(write.batch)
+        self._count(write.records, result, time.perf_counter() - write.started)
+        return True
+
+    async def _store(self, batch: ParsedBatch, records: list[Record]) -> WriteResult | None:
+        backoff = self.settings.retry_backoff_s
+        while True:
+            try:
+                return await asyncio.to_thread(write_batch, self.engine, batch)
+            except SQLAlchemyError as exc:
+                self.stats.store_errors += 1
+                metrics.STORE_ERRORS.inc()
+                logger.warning(
+                    "storing %d records failed, retrying in %.1fs: %s", len(records), backoff, exc.__class__.__name__
+                )
+            try:
+                await asyncio.wait_for(self._stopping.wait(), backoff)
+                return None
+            except TimeoutError:
+                backoff = min(backoff * 2, self.settings.retry_backoff_max_s)
+
+    def _count(self, records: list[Record], result: WriteResult, seconds: float) -> None:
+        self.stats.records += len(records)
+        self.stats.rows += result.rows
+        self.stats.dead_letters += result.dead_letters
+        self.stats.batches += 1
+        metrics.RECORDS_READ.inc(len(records))
+        for table in ("predictions", "feedback", "rejected", "dead_letters"):
+            metrics.ROWS_WRITTEN.labels(table=table).inc(getattr(result, table))
+        metrics.DEAD_LETTERS.inc(result.dead_letters)
+        metrics.BATCH_SECONDS.observe(seconds)
+
+    async def _refresh_lag(self) -> None:
+        self._lag_checked_at = time.monotonic()
+        try:
+            self.stats.lag = await self.consumer.lag()
+        except Exception:  # lag is informative only; a failing lookup must not stop consuming
+            logger.debug("lag lookup failed", exc_info=True)
+            return
+        metrics.LAG.set(self.stats.lag)

@@ -1,0 +1,16 @@
+"""Prometheus metrics of the forwarder (``driftloop_forwarder_*``), on the default registry."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+RECORDS_READ = Counter("driftloop_forwarder_records_read", "Records read from the bus.")
+ROWS_WRITTEN = Counter("driftloop_forwarder_rows_written", "Rows offered to the store (duplicates ignored).", ["table"])
+DEAD_LETTERS = Counter("driftloop_forwarder_dead_letters", "Records refused as unparseable and parked in dead_letters.")
+STORE_ERRORS = Counter("driftloop_forwarder_store_errors", "Failed database writes (each is retried).")
+LAG = Gauge("driftloop_forwarder_lag", "Records on the bus not yet committed by this forwarder's group.")
+BATCH_SECONDS = Histogram(
+    "driftloop_forwarder_batch_seconds",
+    "Time to parse, store and commit one batch.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)

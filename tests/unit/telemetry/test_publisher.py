@@ -1,0 +1,183 @@
+"""The publisher against the real embedded bus: outages spill to disk and replay in order, nothing is lost.
+
+The outage is injected by a switch in front of the real SQLite producer (the Kafka broker
+killed for real is in tests/integration/telemetry/test_faults.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import orjson
+from prometheus_client import REGISTRY
+from telemetry_samples import make_prediction
+
+from driftloop.telemetry.bus import open_consumer
+from driftloop.telemetry.bus.base import BusUnavailableError, Message
+from driftloop.telemetry.bus.embedded import EmbeddedProducer, path_from_url
+from driftloop.telemetry.publisher import EventPublisher
+from driftloop.telemetry.settings import BusSettings
+
+
+class Switch:
+    """Whether the bus is reachable; shared by every producer the publisher creates."""
+
+    down = False
+
+
+class SwitchedProducer(EmbeddedProducer):
+    """The real embedded producer, refusing every call while its switch is down."""
+
+    def __init__(self, path: Path, switch: Switch) -> None:
+        super().__init__(path)
+        self.switch = switch
+
+    async def start(self) -> None:
+        if self.switch.down:
+            raise BusUnavailableError("bus switched off")
+        await super().start()
+
+    async def send_batch(self, messages: Sequence[Message]) -> None:
+        if self.switch.down:
+            raise BusUnavailableError("bus switched off")
+        await super().send_batch(messages)
+
+
+def switched_publisher(settings: BusSettings, switch: Switch) -> EventPublisher:
+    path = path_from_url(settings.url)
+    return EventPublisher(settings, "scoring-test", producer_factory=lambda _s: SwitchedProducer(path, switch))
+
+
+async def read_all(settings: BusSettings, group: str = "reader") -> list[str]:
+    """Request ids of every event on the bus, in bus order."""
+    consumer = open_consumer(settings, group)
+    await consumer.start()
+    ids: list[str] = []
+    while records := await consumer.poll(1000, 50):
+        ids.extend(orjson.loads(r.value)["data"]["request_id"] for r in records)
+    await consumer.stop()
+    return ids
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the publisher's sender run until the condition holds (fails after 10 s)."""
+    async with asyncio.timeout(10):
+        while not condition():  # noqa: ASYNC110 - the stats have no event to wait on: poll them
+            await asyncio.sleep(0.005)
+
+
+def test_everything_published_arrives_in_order(bus_settings: BusSettings) -> None:
+    async def scenario() -> None:
+        publisher = EventPublisher(bus_settings, "scoring-test")
+        await publisher.start()
+        for i in range(1200):
+            publisher.publish(make_prediction(i))
+        await publisher.stop()
+        assert publisher.stats.sent == 1200
+        assert (publisher.stats.spilled, publisher.stats.dropped, publisher.stats.depth) == (0, 0, 0)
+        assert await read_all(bus_settings) == [f"req-{i}" for i in range(1200)]
+
+    asyncio.run(scenario())
+
+
+def test_an_outage_spills_and_the_spill_is_replayed_in_order(bus_settings: BusSettings) -> None:
+    async def scenario() -> None:
+        switch = Switch()
+        publisher = switched_publisher(bus_settings, switch)
+        await publisher.start()
+        for i in range(100):
+            publisher.publish(make_prediction(i))
+        await until(lambda: publisher.stats.sent == 100)
+        switch.down = True
+        for i in range(100, 400):
+            publisher.publish(make_prediction(i))
+        await until(lambda: publisher.stats.spilled == 300)
+        switch.down = False
+        for i in range(400, 600):
+            publisher.publish(make_prediction(i))
+        await until(lambda: publisher.stats.sent + publisher.stats.replayed == 600)
+        await publisher.stop()
+        stats = publisher.stats
+        assert stats.dropped == 0
+        assert stats.replayed == stats.spilled >= 300
+        assert await read_all(bus_settings) == [f"req-{i}" for i in range(600)]
+
+    asyncio.run(scenario())
+
+
+def test_events_spilled_at_stop_are_replayed_by_the_next_start(bus_settings: BusSettings) -> None:
+    async def scenario() -> None:
+        switch = Switch()
+        switch.down = True
+        first = switched_publisher(bus_settings, switch)
+        await first.start()
+        for i in range(250):
+            first.publish(make_prediction(i))
+        await first.stop()
+        assert (first.stats.sent, first.stats.spilled, first.stats.dropped) == (0, 250, 0)
+
+        switch.down = False
+        second = switched_publisher(bus_settings, switch)
+        await second.start()
+        second.publish(make_prediction(250))
+        await second.stop()
+        # The new event queues behind the leftovers (spilled too) so that the order holds.
+        assert second.stats.replayed == 250 + second.stats.spilled
+        assert second.stats.dropped == 0
+        assert await read_all(bus_settings) == [f"req-{i}" for i in range(251)]
+
+    asyncio.run(scenario())
+
+
+def test_a_full_buffer_spills_instead_of_blocking_or_dropping(bus_settings: BusSettings) -> None:
+    settings = bus_settings.model_copy(update={"buffer_size": 16, "batch_size": 8})
+
+    async def scenario() -> None:
+        publisher = EventPublisher(settings, "scoring-test")
+        await publisher.start()
+        for i in range(500):  # no await in between: the sender never runs, the buffer overflows
+            publisher.publish(make_prediction(i))
+        assert publisher.stats.spilled > 0
+        await publisher.stop()
+        assert publisher.stats.dropped == 0
+        assert publisher.stats.sent + publisher.stats.replayed == 500
+        assert await read_all(settings) == [f"req-{i}" for i in range(500)]
+
+    asyncio.run(scenario())
+
+
+def test_a_full_spill_file_counts_and_reports_every_dropped_event(bus_settings: BusSettings) -> None:
+    settings = bus_settings.model_copy(update={"spill_max_bytes": 4096})
+
+    async def scenario() -> None:
+        switch = Switch()
+        switch.down = True
+        publisher = switched_publisher(settings, switch)
+        await publisher.start()
+        for i in range(40):
+            publisher.publish(make_prediction(i))
+        await publisher.stop()
+        stats = publisher.stats
+        assert stats.dropped > 0
+        assert stats.spilled + stats.dropped == 40
+        exported = REGISTRY.get_sample_value("driftloop_telemetry_events_dropped_total", {"source": "scoring-test"})
+        assert exported is not None
+        assert exported >= stats.dropped
+
+    asyncio.run(scenario())
+
+
+def test_publish_never_raises_and_counts_an_unencodable_event(bus_settings: BusSettings) -> None:
+    async def scenario() -> None:
+        publisher = EventPublisher(bus_settings, "scoring-test")
+        await publisher.start()
+        bad = make_prediction(0)
+        bad["data"]["records"] = [{"income": {1, 2}}]  # a set: not JSON
+        publisher.publish(bad)
+        publisher.publish(make_prediction(1))
+        await publisher.stop()
+        assert (publisher.stats.sent, publisher.stats.dropped) == (1, 1)
+
+    asyncio.run(scenario())
