@@ -1,20 +1,134 @@
-"""Scoring service application (placeholder until its issue lands: health only)."""
+"""The scoring service application: ``create_app(settings=None) -> FastAPI``.
+
+Nothing happens at import time. The lifespan starts the telemetry publisher, loads and warms up
+every served model, and starts the registry watcher; on shutdown the watcher is cancelled and
+awaited, then the publisher stops last so that it flushes.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import asyncio
+import contextlib
+import gc
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from driftloop import __version__
-from driftloop.settings import ServiceSettings
+from driftloop.errors import DriftloopError, InvalidInputError
+from driftloop.logging import configure_logging
+from driftloop.registry import Registry
+from driftloop.telemetry.publisher import EventPublisher
+
+from .auth import KeyChecker
+from .endpoints import DataPlaneRoutes, InferenceEndpoint, inference_endpoints, v2_error_body, v2_status
+from .metrics import ScoringMetrics
+from .models import ModelStore
+from .openapi import install_openapi
+from .routes import control_router
+from .service import ScoringService
+from .settings import ScoringSettings
+
+DESCRIPTION = (
+    "Scores records with the champion ONNX model of each served name; REST (v1) and the Open Inference Protocol (V2)."
+)
 
 
-def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    settings = settings or ServiceSettings()
-    app = FastAPI(title="driftloop scoring", version=__version__)
+class ScoringApp(FastAPI):
+    """FastAPI with the data plane answered before FastAPI's per-request machinery (endpoints.DataPlaneRoutes).
+
+    The inference endpoints answer every error themselves, so they need none of its exception
+    or telemetry middleware; the control routes keep all of it.
+    """
+
+    def __init__(self, endpoints: dict[str, InferenceEndpoint], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.data_plane = DataPlaneRoutes(endpoints)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.data_plane.match(scope)
+        if endpoint is not None:
+            await endpoint(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+def create_app(settings: ScoringSettings | None = None) -> FastAPI:
+    settings = settings or ScoringSettings()
+    configure_logging("scoring", settings.log.level, settings.log.json_logs)
+    metrics = ScoringMetrics()
+    store = ModelStore(
+        Registry(settings.registry.path),
+        names=settings.registry.model_names,
+        limits=settings.limits,
+        metrics=metrics,
+        pinned_capacity=settings.registry.pinned_versions,
+    )
+    service = ScoringService(settings, store, metrics)
+    keys = KeyChecker(settings.auth.api_key_list)
+    admin = KeyChecker([settings.auth.admin_token.get_secret_value()])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            publisher = EventPublisher(settings.bus, service.source)
+            await publisher.start()
+            stack.push_async_callback(publisher.stop)  # pushed first: it stops last and flushes
+            service.publisher = publisher
+            stack.callback(setattr, service, "publisher", None)
+            await store.load_all()
+            # Everything allocated so far lives as long as the process: keep it out of the
+            # collector's full passes, which otherwise rescan it and lengthen tail latency.
+            gc.freeze()
+            if settings.registry.poll_interval_s > 0:
+                watcher = asyncio.create_task(store.watch(settings.registry.poll_interval_s), name="registry-watch")
+                stack.push_async_callback(_cancel, watcher)
+            yield
+
+    endpoints = inference_endpoints(service, keys)
+    app = ScoringApp(
+        endpoints, title="driftloop scoring", version=__version__, description=DESCRIPTION, lifespan=lifespan
+    )
     app.state.settings = settings
+    app.state.service = service
+    # The data-plane endpoints are also routes (first in line), so the router knows them;
+    # ScoringApp normally reaches them before the router is involved.
+    for position, (path, endpoint) in enumerate(endpoints.items()):
+        app.router.routes.insert(position, Route(path, endpoint, methods=["POST"], include_in_schema=False))
+    app.include_router(control_router(service, keys, admin))
+    install_openapi(app, service)
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.exception_handler(DriftloopError)
+    async def driftloop_error(request: Request, exc: DriftloopError) -> Response:
+        if request.url.path.startswith("/v2"):
+            return Response(v2_error_body(exc), status_code=v2_status(exc), media_type="application/json")
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        # Unknown paths and wrong methods in the same error shape as everything else.
+        if request.url.path.startswith("/v2"):
+            return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        body = {"error": {"code": code, "message": str(exc.detail)}}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_error(request: Request, exc: RequestValidationError) -> Response:
+        problems = [{"field": ".".join(map(str, e["loc"])), "reason": e["msg"]} for e in exc.errors()]
+        error = InvalidInputError("the request does not have the expected shape", details=problems)
+        return await driftloop_error(request, error)
 
     return app
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,97 @@
+"""Feedback: ground truth for earlier predictions, matched against a bounded memory of recent request ids."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from driftloop.contract import DataContract
+
+from .errors import PayloadTooLargeError, RecordValidationError
+from .validation import BadValue, coerce_numeric
+
+
+class RecentRequests:
+    """The last ``capacity`` request ids answered, with their record counts (oldest forgotten first)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._sizes: OrderedDict[str, int] = OrderedDict()
+
+    def remember(self, request_id: str, size: int) -> None:
+        self._sizes[request_id] = size
+        if len(self._sizes) > self.capacity:
+            self._sizes.popitem(last=False)
+
+    def size_of(self, request_id: str) -> int | None:
+        return self._sizes.get(request_id)
+
+    def __len__(self) -> int:
+        return len(self._sizes)
+
+
+@dataclass(frozen=True)
+class FeedbackItem:
+    request_id: str
+    record_index: int | None
+    actual: Any
+
+
+def parse_feedback(payload: Any, contract: DataContract, *, max_items: int) -> list[FeedbackItem]:
+    """One item, or a list of them: ``{"request_id", "actual", "record_index"?}`` or ``{"id", "actual"}``.
+
+    ``id`` is a per-record id as predict returns it (``<request_id>:<record index>``).
+
+    ``actual`` must be one of the model's class labels (classifiers) or a number (regressors).
+    """
+    items = payload if isinstance(payload, list) else [payload]
+    if not items:
+        raise RecordValidationError("the request has no feedback items", details=[{"reason": "empty batch"}])
+    if len(items) > max_items:
+        raise PayloadTooLargeError(f"the request has {len(items)} feedback items; the limit is {max_items}")
+    labels = {str(label): label for label in contract.class_labels or []}
+    parsed: list[FeedbackItem] = []
+    problems: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        try:
+            parsed.append(_item(item, labels, contract.task.is_classification))
+        except BadValue as exc:
+            field, reason = exc.args
+            problems.append({"record": index, "column": field, "reason": reason})
+    if problems:
+        first = problems[0]
+        raise RecordValidationError(
+            f"feedback item {first['record']}, field {first['column']!r}: {first['reason']}", details=problems[:20]
+        )
+    return parsed
+
+
+def _item(item: Any, labels: dict[str, Any], classification: bool) -> FeedbackItem:
+    if type(item) is not dict:
+        raise BadValue(None, "a feedback item must be a JSON object")
+    record_index = item.get("record_index")
+    request_id = item.get("request_id")
+    if request_id is None and isinstance(item.get("id"), str):
+        request_id, _, index_text = item["id"].rpartition(":")
+        if not request_id or not index_text.isdigit():
+            raise BadValue("id", "expected '<request_id>:<record index>' as returned by predict")
+        record_index = int(index_text)
+    if not isinstance(request_id, str) or not request_id or len(request_id) > 200:
+        raise BadValue("request_id", "is required: the request_id (1 to 200 characters) of the prediction")
+    if record_index is not None and (type(record_index) is not int or record_index < 0):
+        raise BadValue("record_index", "must be a non-negative integer")
+    if "actual" not in item or item["actual"] is None:
+        raise BadValue("actual", "is required: the true label or value")
+    actual = item["actual"]
+    if classification:
+        key = str(int(actual)) if type(actual) is float and actual.is_integer() else str(actual)
+        if type(actual) in (dict, list) or key not in labels:
+            raise BadValue("actual", f"{str(actual)[:40]!r} is not one of the model's classes {list(labels)}")
+        actual = labels[key]
+    else:
+        try:
+            actual = coerce_numeric(actual)
+        except BadValue as exc:
+            raise BadValue("actual", str(exc)) from None
+    return FeedbackItem(request_id, record_index, actual)

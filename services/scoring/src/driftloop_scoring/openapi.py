@@ -1,0 +1,144 @@
+"""The OpenAPI document: FastAPI's for the control routes, plus the lean inference routes, with
+request schemas and examples generated from the contracts of the models being served."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from driftloop.contract import ColumnKind
+
+from .runtime import ModelRuntime
+from .service import ScoringService
+
+_ERROR = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"description": "Problems, each naming the record index, the column and the reason."},
+            },
+        }
+    },
+}
+_V2_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}}
+
+
+def _record_schema(runtime: ModelRuntime) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for spec in runtime.contract.columns:
+        if spec.kind is ColumnKind.CATEGORICAL:
+            schema: dict[str, Any] = {"type": "string", "description": f"seen in training: {spec.categories}"}
+        elif spec.kind is ColumnKind.BOOLEAN:
+            schema = {"type": "boolean"}
+        else:
+            schema = {"type": "number", "description": f"training range [{spec.minimum}, {spec.maximum}]"}
+        if spec.nullable:
+            schema = {"anyOf": [schema, {"type": "null"}], "description": schema.get("description", "")}
+        properties[spec.name] = schema
+    required = [spec.name for spec in runtime.contract.columns if not spec.nullable]
+    return {"type": "object", "title": f"{runtime.name} record", "properties": properties, "required": required}
+
+
+def _v2_example(runtime: ModelRuntime) -> dict[str, Any]:
+    record = runtime.example_record()
+    inputs = []
+    for spec in runtime.contract.columns:
+        datatype = "BYTES" if spec.kind is ColumnKind.CATEGORICAL else "FP32"
+        value = record[spec.name]
+        inputs.append(
+            {
+                "name": spec.name,
+                "datatype": datatype,
+                "shape": [1, 1],
+                "data": [float(value) if datatype == "FP32" else value],
+            }
+        )
+    return {"id": "example-1", "inputs": inputs}
+
+
+def _operation(
+    summary: str, schema: dict[str, Any], examples: dict[str, Any], error: dict[str, Any], tag: str
+) -> dict[str, Any]:
+    responses: dict[str, Any] = {"200": {"description": "Answered"}}
+    for status, meaning in [
+        ("400", "Malformed request"),
+        ("401", "Missing or invalid API key"),
+        ("404", "Unknown model or version"),
+        ("413", "Too many records or too large a body"),
+        ("422", "Records that do not satisfy the contract"),
+        ("503", "Model not loaded yet"),
+    ]:
+        responses[status] = {"description": meaning, "content": {"application/json": {"schema": error}}}
+    return {
+        "tags": [tag],
+        "summary": summary,
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema, "examples": examples}}},
+        "responses": responses,
+    }
+
+
+def _name_parameters(with_version: bool) -> list[dict[str, Any]]:
+    parameters = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}, "example": "credit"}]
+    if with_version:
+        parameters.append(
+            {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}, "example": "1"}
+        )
+    return parameters
+
+
+def install_openapi(app: FastAPI, service: ScoringService) -> None:
+    def openapi() -> dict[str, Any]:
+        # Built on every call, not cached: the models (and their contracts) change at runtime.
+        document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        runtimes = list(service.store.champions.values())
+        record_schemas = [_record_schema(runtime) for runtime in runtimes] or [{"type": "object"}]
+        predict_schema = {
+            "type": "object",
+            "required": ["records"],
+            "properties": {
+                "records": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": service.settings.limits.max_records,
+                    "items": {"anyOf": record_schemas},
+                }
+            },
+        }
+        predict_examples = {
+            r.name: {"summary": f"one {r.name} record", "value": {"records": [r.example_record()]}} for r in runtimes
+        }
+        infer_examples = {r.name: {"summary": f"one {r.name} row", "value": _v2_example(r)} for r in runtimes}
+        feedback_schema = {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "required": ["request_id", "actual"],
+                    "properties": {"request_id": {"type": "string"}, "record_index": {"type": "integer"}, "actual": {}},
+                },
+                {"type": "array", "items": {"type": "object"}},
+            ]
+        }
+        feedback_example = {"one": {"value": {"request_id": "3f2a...", "record_index": 0, "actual": 1}}}
+        paths = document.setdefault("paths", {})
+        for versioned in (False, True):
+            prefix = "/v1/models/{name}/versions/{version}" if versioned else "/v1/models/{name}"
+            v2_prefix = "/v2/models/{name}/versions/{version}" if versioned else "/v2/models/{name}"
+            predict = _operation("Score records (v1 JSON API)", predict_schema, predict_examples, _ERROR, "v1")
+            infer = _operation(
+                "Inference (Open Inference Protocol V2)", {"type": "object"}, infer_examples, _V2_ERROR, "v2"
+            )
+            for path, operation in ((f"{prefix}/predict", predict), (f"{v2_prefix}/infer", infer)):
+                operation["parameters"] = _name_parameters(versioned)
+                paths[path] = {"post": operation}
+        feedback = _operation("Ground truth for earlier predictions", feedback_schema, feedback_example, _ERROR, "v1")
+        feedback["parameters"] = _name_parameters(False)
+        paths["/v1/models/{name}/feedback"] = {"post": feedback}
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

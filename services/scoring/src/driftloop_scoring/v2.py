@@ -1,0 +1,150 @@
+"""The Open Inference Protocol (V2) mapping: one input tensor per contract column, the graph's outputs.
+
+Inputs: BYTES for categorical columns, FP32 for numeric and boolean ones (any numeric V2
+datatype is accepted), each of shape ``[N]`` or ``[N, 1]``, data flat or nested (row-major).
+Outputs: ``label`` (INT64 ``[N]``, an index into the ``class_labels`` parameter) and
+``probabilities`` (FP32 ``[N, C]``) for classifiers, ``variable`` (FP32 ``[N, 1]``) for regressors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from driftloop.contract import ColumnKind
+
+from .errors import MalformedRequestError
+from .runtime import ModelRuntime, Prediction
+from .validation import V2_NUMERIC_TYPES
+
+_MAX_NESTING = 4
+
+
+@dataclass(frozen=True)
+class InferRequest:
+    id: str | None
+    tensors: dict[str, list[Any]]
+    size: int
+    outputs: list[str]
+
+
+def _bad(message: str, **detail: Any) -> MalformedRequestError:
+    return MalformedRequestError(message, details=[detail] if detail else None)
+
+
+def _flatten(data: Any, depth: int = 0) -> list[Any]:
+    if type(data) is not list:
+        return [data]
+    if depth > _MAX_NESTING:
+        raise _bad("tensor data is nested too deeply")
+    if not any(type(item) is list for item in data):
+        return data
+    flat: list[Any] = []
+    for item in data:
+        flat.extend(_flatten(item, depth + 1))
+    return flat
+
+
+def parse_infer_request(payload: Any, runtime: ModelRuntime) -> InferRequest:
+    if type(payload) is not dict or type(payload.get("inputs")) is not list or not payload["inputs"]:
+        raise _bad("the body must be a JSON object with a non-empty 'inputs' list", field="inputs")
+    request_id = payload.get("id")
+    if request_id is not None and type(request_id) is not str:
+        raise _bad("'id' must be a string", field="id")
+    kinds = {spec.name: spec.kind for spec in runtime.contract.columns}
+    tensors: dict[str, list[Any]] = {}
+    size: int | None = None
+    for position, tensor in enumerate(payload["inputs"]):
+        if type(tensor) is not dict:
+            raise _bad(f"input {position} must be an object", input=position)
+        name, datatype, shape, data = (tensor.get(key) for key in ("name", "datatype", "shape", "data"))
+        if type(name) is not str or name not in kinds:
+            raise _bad(f"input {position}: {str(name)[:60]!r} is not an input of this model", input=position)
+        if name in tensors:
+            raise _bad(f"input {name!r} is given twice", input=name)
+        expected = "BYTES" if kinds[name] is ColumnKind.CATEGORICAL else "FP32"
+        accepted = {"BYTES"} if expected == "BYTES" else V2_NUMERIC_TYPES
+        if type(datatype) is not str or datatype not in accepted:
+            raise _bad(f"input {name!r} has datatype {str(datatype)[:20]!r}; expected {expected}", input=name)
+        if (
+            type(shape) is not list
+            or not 1 <= len(shape) <= 2
+            or any(type(dim) is not int or dim < 0 for dim in shape)
+            or (len(shape) == 2 and shape[1] != 1)
+        ):
+            raise _bad(f"input {name!r} has shape {str(shape)[:40]}; expected [N] or [N, 1]", input=name)
+        if type(data) is not list:
+            raise _bad(f"input {name!r} has no 'data' list", input=name)
+        values = _flatten(data)
+        if len(values) != shape[0]:
+            raise _bad(f"input {name!r} has {len(values)} values for shape {shape}", input=name)
+        if size is not None and shape[0] != size:
+            raise _bad(f"input {name!r} has {shape[0]} rows, another input has {size}", input=name)
+        size = shape[0]
+        tensors[name] = values
+    return InferRequest(request_id, tensors, size or 0, _requested_outputs(payload.get("outputs"), runtime))
+
+
+def _requested_outputs(outputs: Any, runtime: ModelRuntime) -> list[str]:
+    if outputs is None:
+        return runtime.output_names
+    if type(outputs) is not list:
+        raise _bad("'outputs' must be a list of {\"name\": ...} objects", field="outputs")
+    names = []
+    for output in outputs:
+        name = output.get("name") if type(output) is dict else None
+        if name not in runtime.output_names:
+            raise _bad(
+                f"{str(name)[:60]!r} is not an output of this model (outputs: {runtime.output_names})", field="outputs"
+            )
+        names.append(name)
+    return names
+
+
+def v2_outputs(runtime: ModelRuntime, prediction: Prediction, names: list[str]) -> list[dict[str, Any]]:
+    tensors: dict[str, dict[str, Any]] = {}
+    if prediction.labels is not None and prediction.probabilities is not None:
+        labels = prediction.labels.reshape(-1)
+        tensors["label"] = {"name": "label", "datatype": "INT64", "shape": [len(labels)], "data": labels.tolist()}
+        probabilities = prediction.probabilities
+        tensors["probabilities"] = {
+            "name": "probabilities",
+            "datatype": "FP32",
+            "shape": list(probabilities.shape),
+            "data": probabilities.reshape(-1).tolist(),
+        }
+    elif prediction.values is not None:
+        values = prediction.values.reshape(-1, 1)
+        tensors["variable"] = {
+            "name": "variable",
+            "datatype": "FP32",
+            "shape": list(values.shape),
+            "data": values.reshape(-1).tolist(),
+        }
+    return [tensors[name] for name in names]
+
+
+def model_metadata(runtime: ModelRuntime, versions: list[int]) -> dict[str, Any]:
+    """``GET /v2/models/{name}``: the contract's columns as input tensors, and the graph's outputs."""
+    inputs = [
+        {"name": spec.name, "datatype": "BYTES" if spec.kind is ColumnKind.CATEGORICAL else "FP32", "shape": [-1, 1]}
+        for spec in runtime.contract.columns
+    ]
+    if runtime.task.is_classification:
+        outputs = [
+            {"name": "label", "datatype": "INT64", "shape": [-1]},
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, len(runtime.class_labels)]},
+        ]
+    else:
+        outputs = [{"name": "variable", "datatype": "FP32", "shape": [-1, 1]}]
+    metadata: dict[str, Any] = {
+        "name": runtime.name,
+        "versions": [str(v) for v in versions],
+        "platform": "onnxruntime_onnx",
+        "inputs": inputs,
+        "outputs": outputs,
+        "parameters": {"version": str(runtime.version), "task": str(runtime.task)},
+    }
+    if runtime.class_labels:
+        metadata["parameters"]["class_labels"] = runtime.class_labels
+    return metadata

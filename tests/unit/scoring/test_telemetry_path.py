@@ -1,0 +1,41 @@
+"""The scoring path never waits on the bus: with the bus unreachable, requests are answered and events spilled."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from scoring_bundles import credit_records
+from scoring_client import started_client
+
+from driftloop.telemetry.settings import BusSettings
+from driftloop_scoring.app import create_app
+from driftloop_scoring.settings import ScoringSettings
+
+pytestmark = pytest.mark.anyio
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound, read, released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def test_requests_are_answered_while_the_bus_is_unreachable(settings: ScoringSettings) -> None:
+    spill = settings.bus.spill_path
+    settings.bus = BusSettings(
+        url=f"kafka://127.0.0.1:{closed_port()}/predictions", spill_path=spill, send_timeout_s=1, linger_ms=1
+    )
+    app = create_app(settings)
+    async for client in started_client(app):
+        for _ in range(20):
+            response = await client.post("/v1/models/credit/predict", json={"records": credit_records(1)})
+            assert response.status_code == 200
+        assert (await client.get("/v2/health/ready")).status_code == 200
+        publisher = app.state.service.publisher
+    # Stopping flushed the buffer: with no bus, every event went to the spill file, none was lost.
+    assert publisher.stats.sent == 0
+    assert publisher.stats.spilled == 20
+    assert publisher.stats.dropped == 0
