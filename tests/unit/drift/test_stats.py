@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -67,7 +68,7 @@ def test_numeric_drift_sees_a_mean_shift_and_not_a_resample() -> None:
     rng = np.random.default_rng(5)
     train = rng.normal(size=20_000)
     edges = np.quantile(train, np.linspace(0, 1, 11)[1:-1])
-    reference = dict(
+    reference: dict[str, Any] = dict(
         edges=edges,
         reference_counts=stats.bin_counts(train, edges),
         reference_sample_sorted=np.sort(train[:1000]),
@@ -88,3 +89,26 @@ def test_categorical_drift_counts_unseen_and_missing() -> None:
     assert drift.missing_rate == pytest.approx(1 / 6)
     assert drift.unseen_share == pytest.approx(2 / 5)
     assert drift.psi > 0.5
+
+
+def test_chi_square_two_sample_matches_scipy_contingency() -> None:
+    reference = np.array([400, 300, 300, 0])
+    current = np.array([50, 20, 30, 0])
+    expected = sps.chi2_contingency(np.vstack([reference[:3], current[:3]]), correction=False)
+    statistic, pvalue = stats.chi_square_two_sample(reference, current)
+    assert statistic == pytest.approx(expected.statistic)
+    assert pvalue == pytest.approx(expected.pvalue)
+    # A small reference is a sample too: the same window is less surprising than against exact shares.
+    assert pvalue > stats.chi_square(reference[:3], current[:3])[1]
+
+
+@pytest.mark.parametrize(("n", "m"), [(1000, 100), (1000, 1000), (1000, 5000), (20_000, 20_000)])
+def test_ks_pvalue_approximation_stays_close_to_scipy_where_decisions_are_made(n: int, m: int) -> None:
+    rng = np.random.default_rng(n + m)
+    reference = np.sort(rng.normal(size=n))
+    for shift in (0.0, 0.05, 0.1, 0.2):
+        current = rng.normal(loc=shift, size=m)
+        _, p = stats.ks_two_sample(reference, current)
+        expected = sps.ks_2samp(reference, current, method="asymp").pvalue
+        if expected > 1e-8:
+            assert p == pytest.approx(expected, rel=0.06, abs=1e-4)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
+from scipy import special
 
 EPSILON = 1e-4
 
@@ -56,7 +56,7 @@ def chi_square(reference: np.ndarray, current: np.ndarray) -> tuple[float, float
     expected = _normalise(reference) * observed.sum()
     statistic = float(np.sum((observed - expected) ** 2 / expected))
     dof = max(len(observed) - 1, 1)
-    return statistic, float(sps.chi2.sf(statistic, dof))
+    return statistic, float(special.chdtrc(dof, statistic))
 
 
 def ks_two_sample(reference_sorted: np.ndarray, current: np.ndarray) -> tuple[float, float]:
@@ -70,18 +70,30 @@ def ks_two_sample(reference_sorted: np.ndarray, current: np.ndarray) -> tuple[fl
     cdf_cur = np.searchsorted(current, grid, side="right") / m
     d = float(np.max(np.abs(cdf_ref - cdf_cur)))
     effective = n * m / (n + m)
-    return d, float(
-        sps.kstwo.sf(d, np.round(effective)) if effective < 10_000 else sps.kstwobign.sf(d * np.sqrt(effective))
-    )
+    # Stephens' approximation of the two-sided Kolmogorov distribution (Numerical Recipes §14.3):
+    # within a few per cent of scipy's kstwo.sf (what ks_2samp's "asymp" uses) for every p-value a
+    # decision depends on, as a ufunc call of a microsecond instead of half a millisecond.
+    root = np.sqrt(effective)
+    return d, float(special.kolmogorov((root + 0.12 + 0.11 / root) * d))
 
 
 def wasserstein_normed(reference_sorted: np.ndarray, current: np.ndarray, reference_std: float) -> float:
     """Wasserstein-1 distance divided by the reference's standard deviation (Evidently's normed form)."""
-    current = current[~np.isnan(current)]
+    current = np.sort(current[~np.isnan(current)])
     if len(reference_sorted) == 0 or len(current) == 0:
         return float("nan")
-    distance = float(sps.wasserstein_distance(reference_sorted, current))
+    distance = _wasserstein_sorted(reference_sorted, current)
     return distance / reference_std if reference_std > 0 else (0.0 if distance == 0 else float("inf"))
+
+
+def _wasserstein_sorted(u_sorted: np.ndarray, v_sorted: np.ndarray) -> float:
+    """W1 as the area between the two empirical CDFs (scipy's algorithm, without its overhead:
+    scipy 1.17's ``wasserstein_distance`` spends most of its time in a generic dot product)."""
+    grid = np.sort(np.concatenate([u_sorted, v_sorted]))
+    widths = np.diff(grid)
+    u_cdf = np.searchsorted(u_sorted, grid[:-1], side="right") / len(u_sorted)
+    v_cdf = np.searchsorted(v_sorted, grid[:-1], side="right") / len(v_sorted)
+    return float(np.sum(np.abs(u_cdf - v_cdf) * widths))  # not np.dot: BLAS threads, for 10k values
 
 
 @dataclass(frozen=True)
@@ -152,3 +164,20 @@ def categorical_drift(
         chi2_pvalue=chi2_p,
         unseen_share=float(counts[-1] / n) if n else 0.0,
     )
+
+
+def chi_square_two_sample(reference_counts: np.ndarray, current_counts: np.ndarray) -> tuple[float, float]:
+    """Chi-square test of homogeneity of two count vectors (a 2×K contingency table): (statistic, p).
+
+    Unlike ``chi_square``, the reference proportions are estimates from a finite sample, so a window
+    compared with a small reference (e.g. a holdout of 2,000 predictions) is not over-sensitive.
+    Categories empty in both samples carry no information and are left out.
+    """
+    table = np.vstack([np.asarray(reference_counts, dtype=np.float64), np.asarray(current_counts, dtype=np.float64)])
+    table = table[:, table.sum(axis=0) > 0]
+    total = table.sum()
+    if table.shape[1] < 2 or np.any(table.sum(axis=1) == 0):
+        return 0.0, 1.0
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / total
+    statistic = float(np.sum((table - expected) ** 2 / expected))
+    return statistic, float(special.chdtrc(table.shape[1] - 1, statistic))
