@@ -1,0 +1,109 @@
+{{/* Chart name, truncated to the 63 characters a DNS label allows. */}}
+{{- define "driftloop.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Fully qualified app name. Component names are appended to it, so it is cut to 40 characters to
+leave room for the longest suffix ("-telemetry-forwarder") within 63.
+*/}}
+{{- define "driftloop.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "driftloop.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The four services: values key -> component name (also the image and Service suffix). */}}
+{{- define "driftloop.components" -}}
+scoring: scoring
+featureEngineering: feature-engineering
+telemetryForwarder: telemetry-forwarder
+retrainController: retrain-controller
+{{- end }}
+
+{{/*
+Labels every object carries. helm.sh/chart and the version change on upgrade, so they are here
+and never in selectorLabels (a Deployment's selector is immutable).
+*/}}
+{{- define "driftloop.labels" -}}
+helm.sh/chart: {{ include "driftloop.chart" . }}
+app.kubernetes.io/name: {{ include "driftloop.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- if .Chart.AppVersion }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: driftloop
+{{- end }}
+
+{{/* Selector labels: only what stays the same for the life of a release. Call with (dict "root" $ "component" "scoring"). */}}
+{{- define "driftloop.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "driftloop.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* All labels of one component's objects. Call with (dict "root" $ "component" "scoring"). */}}
+{{- define "driftloop.componentLabels" -}}
+{{ include "driftloop.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Name of one component's objects, e.g. <release>-driftloop-scoring. */}}
+{{- define "driftloop.componentName" -}}
+{{- printf "%s-%s" (include "driftloop.fullname" .root) .component }}
+{{- end }}
+
+{{/* Image reference of one component. Call with (dict "root" $ "values" $service). */}}
+{{- define "driftloop.image" -}}
+{{- $tag := .values.image.tag | default .root.Values.image.tag | default .root.Chart.AppVersion }}
+{{- if .root.Values.image.registry }}
+{{- printf "%s/%s:%s" (trimSuffix "/" .root.Values.image.registry) .values.image.repository $tag }}
+{{- else }}
+{{- printf "%s:%s" .values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* Account of the pods that need no Kubernetes API access. */}}
+{{- define "driftloop.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "driftloop.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The retrain-controller's account (bound to the Role that patches the scoring Deployment). */}}
+{{- define "driftloop.controllerServiceAccountName" -}}
+{{- if .Values.retrainController.serviceAccount.create }}
+{{- default (include "driftloop.componentName" (dict "root" . "component" "retrain-controller")) .Values.retrainController.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.retrainController.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Setting each secrets.keys entry feeds. */}}
+{{- define "driftloop.secretVariables" -}}
+apiKeys: DRIFTLOOP_AUTH__API_KEYS
+adminToken: DRIFTLOOP_AUTH__ADMIN_TOKEN
+webhookSecret: DRIFTLOOP_WEBHOOK__SECRET
+busConnectionString: DRIFTLOOP_BUS__CONNECTION_STRING
+storeUrl: DRIFTLOOP_STORE__URL
+azureDevOpsToken: DRIFTLOOP_AZURE_DEVOPS__TOKEN
+{{- end }}
+
+{{/* Name of the registry claim. */}}
+{{- define "driftloop.registryClaimName" -}}
+{{- .Values.registry.persistence.existingClaim | default (printf "%s-registry" (include "driftloop.fullname" .)) }}
+{{- end }}
