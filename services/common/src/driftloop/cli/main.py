@@ -6,6 +6,7 @@ import typer
 
 from driftloop.cli import registry
 from driftloop.cli.demo import demo
+from driftloop.cli.serve import serve
 from driftloop.cli.train import train
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app = typer.Typer(
 app.command()(train)
 app.add_typer(registry.app, name="registry")
 app.command()(demo)
+app.command()(serve)
 
 
 @app.command()
@@ -29,3 +31,7 @@ def version() -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
