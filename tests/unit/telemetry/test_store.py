@@ -32,11 +32,13 @@ def batch_of(*events: dict[str, object], offset: int = 0) -> ParsedBatch:
 
 
 def test_the_migrated_schema_is_what_the_models_describe(engine: Engine) -> None:
-    assert current_revision(engine) == head_revision() == "0001"
+    head = head_revision()
+    assert head is not None
+    assert current_revision(engine) == head
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     upgrade(engine)  # a second start migrates nothing and fails nothing
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == head
 
 
 def test_a_batch_delivered_twice_is_stored_once(engine: Engine) -> None:

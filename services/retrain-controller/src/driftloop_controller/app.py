@@ -1,20 +1,123 @@
-"""Retrain controller service application (placeholder until its issue lands: health only)."""
+"""The retrain-controller's HTTP API: thin routes over ``Controller`` (see docs/controller.md)."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import hmac
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 
 from driftloop import __version__
-from driftloop.settings import ServiceSettings
+from driftloop.errors import DriftloopError, UnauthorizedError
+from driftloop.store.engine import make_engine
+from driftloop.store.migrate import upgrade
+from driftloop_controller.controller import Controller
+from driftloop_controller.metrics import WEBHOOKS
+from driftloop_controller.settings import ControllerSettings
 
 
-def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    settings = settings or ServiceSettings()
-    app = FastAPI(title="driftloop controller", version=__version__)
+class PromoteBody(BaseModel):
+    version: int = Field(ge=1)
+    """The version to make champion."""
+    reason: str = Field(default="promoted by an operator", max_length=500)
+
+
+class RollbackBody(BaseModel):
+    reason: str = Field(default="rolled back by an operator", max_length=500)
+
+
+def _controller(request: Request) -> Controller:
+    controller: Controller = request.app.state.controller
+    return controller
+
+
+def _admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+    """State-changing routes take ``Authorization: Bearer <admin token>`` when one is configured."""
+    token = request.app.state.settings.auth.admin_token
+    if not token:
+        return
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+        raise UnauthorizedError("this route needs the admin token: Authorization: Bearer <DRIFTLOOP_AUTH__ADMIN_TOKEN>")
+
+
+ControllerDep = Annotated[Controller, Depends(_controller)]
+Admin = Depends(_admin)
+
+
+def create_app(settings: ControllerSettings | None = None) -> FastAPI:
+    settings = settings or ControllerSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            engine = make_engine(settings.store)
+            stack.callback(engine.dispose)
+            if settings.store.migrate_on_start:
+                upgrade(engine)
+            app.state.controller = await stack.enter_async_context(Controller(settings, engine))
+            yield
+
+    app = FastAPI(title="driftloop retrain-controller", version=__version__, lifespan=lifespan)
     app.state.settings = settings
+
+    @app.exception_handler(DriftloopError)
+    async def driftloop_error(request: Request, exc: DriftloopError) -> JSONResponse:
+        if request.url.path == "/v1/retrain":
+            WEBHOOKS.labels(exc.code).inc()
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [{"field": ".".join(str(p) for p in e["loc"][1:]), "message": e["msg"]} for e in exc.errors()]
+        fields = ", ".join(p["field"] for p in problems)
+        body = {"error": {"code": "invalid_input", "message": f"invalid request: {fields}", "details": problems}}
+        return JSONResponse(body, status_code=422)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/retrain", status_code=202)
+    async def retrain(request: Request, controller: ControllerDep) -> JSONResponse:
+        job, created = controller.submit(await request.body(), request.headers)
+        WEBHOOKS.labels("queued" if created else "existing").inc()
+        body = {"job_id": job.id, "state": job.state, "created": created, "job": job.to_dict()}
+        return JSONResponse(body, status_code=202 if created else 200)
+
+    @app.get("/v1/jobs")
+    async def list_jobs(controller: ControllerDep, model: str | None = None) -> dict[str, Any]:
+        return {"jobs": [job.to_dict() for job in controller.jobs.recent(model)]}
+
+    @app.get("/v1/jobs/{job_id}")
+    async def get_job(job_id: str, controller: ControllerDep) -> dict[str, Any]:
+        return controller.job(job_id).to_dict()
+
+    @app.post("/v1/jobs/{job_id}/cancel", dependencies=[Admin])
+    async def cancel_job(job_id: str, controller: ControllerDep) -> dict[str, Any]:
+        return controller.cancel(job_id).to_dict()
+
+    @app.get("/v1/models/{name}/versions")
+    async def versions(name: str, controller: ControllerDep) -> dict[str, Any]:
+        return controller.versions(name)
+
+    @app.post("/v1/models/{name}/promote", dependencies=[Admin])
+    async def promote(name: str, body: PromoteBody, controller: ControllerDep) -> dict[str, Any]:
+        return await controller.promote(name, body.version, body.reason)
+
+    @app.post("/v1/models/{name}/rollback", dependencies=[Admin])
+    async def rollback(name: str, controller: ControllerDep, body: RollbackBody | None = None) -> dict[str, Any]:
+        return await controller.rollback(name, (body or RollbackBody()).reason)
 
     return app

@@ -4,8 +4,11 @@ SQLite embedded, PostgreSQL in clusters. Needs the ``driftloop[store]`` extra.
 """
 
 from driftloop.store.engine import make_engine
+
+# Every table module is imported here, so that Base.metadata always describes the whole schema.
+from driftloop.store.jobs import RetrainJob
 from driftloop.store.migrate import upgrade
 from driftloop.store.settings import StoreSettings
 from driftloop.store.writer import WriteResult, count_rows, write_batch
 
-__all__ = ["StoreSettings", "WriteResult", "count_rows", "make_engine", "upgrade", "write_batch"]
+__all__ = ["RetrainJob", "StoreSettings", "WriteResult", "count_rows", "make_engine", "upgrade", "write_batch"]

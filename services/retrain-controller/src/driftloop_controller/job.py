@@ -1,0 +1,149 @@
+"""One retrain job, step by step: dataset, training, gate, promotion and rollout, decision.
+
+Every step is written to the job's log; the decision (promoted or rejected, with its evidence)
+is stored whatever it is. A job cancelled while it runs stops at its next step and promotes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from driftloop.errors import DriftloopError
+from driftloop.registry import CHAMPION, Registry
+from driftloop.store import jobs as states
+from driftloop.store.jobs import JobStore, RetrainJob
+from driftloop.train.config import TrainConfig
+from driftloop.train.dataset import load_table
+from driftloop_controller.azure_devops import AzureDevOpsClient
+from driftloop_controller.features_client import FeaturesClient
+from driftloop_controller.gate import compare
+from driftloop_controller.metrics import JOBS, STEP_SECONDS
+from driftloop_controller.rollout import roll_out
+from driftloop_controller.settings import ControllerSettings
+from driftloop_controller.training import TrainingWorker
+from driftloop_controller.worker import TrainRequest
+
+logger = logging.getLogger(__name__)
+
+
+class JobCancelled(Exception):
+    """The job was cancelled by an operator while it ran."""
+
+
+class JobRunner:
+    def __init__(
+        self, settings: ControllerSettings, registry: Registry, jobs: JobStore, worker: TrainingWorker
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.jobs = jobs
+        self.worker = worker
+
+    async def run(self, job_id: str) -> None:
+        if not self.jobs.transition(job_id, (states.QUEUED,), states.RUNNING, started_at=states.now()):
+            return  # cancelled while queued
+        job = self.jobs.get(job_id)
+        assert job is not None
+        try:
+            decision = await self._steps(job)
+        except JobCancelled:
+            self._log(job_id, "stopped: the job was cancelled; nothing was promoted")
+            JOBS.labels(job.model, "cancelled").inc()
+            return
+        except DriftloopError as exc:
+            self._fail(job, exc.message)
+            return
+        except Exception as exc:
+            logger.exception("retrain job %s failed", job_id)
+            self._fail(job, f"{type(exc).__name__}: {exc}")
+            return
+        JOBS.labels(job.model, str(decision.get("outcome"))).inc()
+        self.jobs.transition(job_id, (states.RUNNING,), states.SUCCEEDED, finished_at=states.now(), decision=decision)
+        self._log(job_id, f"finished: {decision.get('outcome')}")
+
+    async def _steps(self, job: RetrainJob) -> dict[str, Any]:
+        model = job.model
+        if self.settings.azure_devops.configured:
+            return await self._hand_off(job)
+        champion = self.registry.resolve(model, CHAMPION)
+        self._log(job.id, f"retraining {model} (champion: version {champion.version}) for {job.trigger}")
+
+        with STEP_SECONDS.labels("dataset").time():
+            async with FeaturesClient(self.settings.features) as features:
+                dataset = await features.materialise(model, **self.settings.features.dataset_request)
+        self._check_cancelled(job.id)
+        self.jobs.update(job.id, dataset_id=dataset.id)
+        self._log(job.id, f"dataset {dataset.id} ready: {dataset.rows} rows, sha256 {dataset.sha256[:12]}")
+
+        training = self.settings.training
+        config = TrainConfig(
+            target=champion.contract.target,
+            time_budget=training.time_budget,
+            max_trials=training.max_trials,
+            seed=training.seed,
+            **({"families": training.families} if training.families else {}),
+        )
+        request = TrainRequest(
+            registry_path=str(self.registry.root),
+            model=model,
+            target=champion.contract.target,
+            train_path=str(dataset.train_path),
+            config=config.model_dump(mode="json"),
+            trigger=f"retrain job {job.id} ({job.trigger})",
+        )
+        pid = await self.worker.start()
+        self._log(job.id, f"training in worker process {pid} (time budget {training.time_budget:g}s)")
+        with STEP_SECONDS.labels("train").time():
+            outcome = await self.worker.train(request)
+        self.jobs.update(job.id, challenger_version=outcome.version)
+        self._log(
+            job.id,
+            f"registered challenger version {outcome.version} ({outcome.winner.get('family')}, "
+            f"{outcome.trials} trials, holdout {outcome.metric} {outcome.holdout_metrics.get(outcome.metric)})",
+        )
+        self._check_cancelled(job.id)
+
+        challenger = self.registry.resolve(model, outcome.version)
+        # A thousand resamples take a moment: off the event loop, so the API stays responsive.
+        with STEP_SECONDS.labels("gate").time():
+            holdout = await asyncio.to_thread(load_table, dataset.holdout_path)
+            decision = await asyncio.to_thread(
+                compare, champion, challenger, holdout, self.settings.gate, seed=training.seed
+            )
+        decision["dataset"] = {"id": dataset.id, "sha256": dataset.sha256, "quality": dataset.quality}
+        self._log(job.id, f"gate: {decision['outcome']}: {'; '.join(decision['reasons'])}")
+        self._check_cancelled(job.id)
+        if decision["promote"]:
+            reason = f"retrain job {job.id}: {decision['reasons'][0]}"
+            self.registry.set_alias(model, CHAMPION, outcome.version, reason=reason)
+            self._log(job.id, f"promoted version {outcome.version} to champion (was {champion.version})")
+            try:
+                decision["rollout"] = await roll_out(self.settings.rollout, model, outcome.version)
+            except DriftloopError as exc:
+                # The alias moved, so scoring still picks the new champion up through its watch.
+                decision["rollout"] = {"error": exc.message}
+                self._log(job.id, f"rollout failed: {exc.message}")
+        return decision
+
+    async def _hand_off(self, job: RetrainJob) -> dict[str, Any]:
+        """Azure DevOps configured: start its retrain pipeline instead of training here."""
+        async with AzureDevOpsClient(self.settings.azure_devops) as devops:
+            run = await devops.start_retrain(job.model, job.trigger)
+        self._log(job.id, f"handed off to Azure DevOps: run {run.id} ({run.state}) {run.web_url or ''}")
+        return {"outcome": "handed_off", "promote": False, "azure_devops_run": {"id": run.id, "url": run.web_url}}
+
+    def _check_cancelled(self, job_id: str) -> None:
+        job = self.jobs.get(job_id)
+        if job is not None and job.state == states.CANCELLED:
+            raise JobCancelled(job_id)
+
+    def _fail(self, job: RetrainJob, message: str) -> None:
+        self.jobs.transition(job.id, (states.RUNNING,), states.FAILED, finished_at=states.now(), error=message)
+        self._log(job.id, f"failed: {message}")
+        JOBS.labels(job.model, "failed").inc()
+
+    def _log(self, job_id: str, line: str) -> None:
+        logger.info("job %s: %s", job_id, line)
+        self.jobs.append_log(job_id, line)

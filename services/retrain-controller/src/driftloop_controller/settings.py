@@ -1,0 +1,104 @@
+"""The retrain-controller's settings (``DRIFTLOOP_*``, groups with ``__``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from driftloop.settings import ServiceSettings
+from driftloop.store.settings import StoreSettings
+from driftloop_controller.azure_devops import AzureDevOpsSettings
+
+DEFAULT_PORT = 8083
+
+
+class WebhookSecretSettings(BaseModel):
+    """``DRIFTLOOP_WEBHOOK__*`` as the receiver sees it."""
+
+    secret: str = ""
+    """HMAC-SHA256 key shared with the forwarder; empty accepts unsigned requests (embedded, open)."""
+    tolerance_seconds: int = Field(default=300, ge=1)
+    """Largest distance between the signature's timestamp and this clock (older: a replay, 401)."""
+
+
+class AuthSettings(BaseModel):
+    admin_token: str = ""
+    """Bearer token required by promote, rollback and cancel; empty leaves them open."""
+
+
+class FeaturesSettings(BaseModel):
+    url: str = "http://127.0.0.1:8081"
+    """The feature-engineering service that materialises training sets."""
+    dataset_request: dict[str, Any] = Field(default_factory=dict)
+    """More fields of the dataset request, e.g. ``{"strategy": {"kind": "recent"}}`` (JSON)."""
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    """Seconds per HTTP call to it."""
+    dataset_timeout_seconds: float = Field(default=600.0, gt=0)
+    """How long a job waits for its dataset to be ready."""
+    poll_seconds: float = Field(default=0.5, gt=0)
+    """Interval between two looks at a dataset that is still being built."""
+
+
+class TrainingSettings(BaseModel):
+    time_budget: float = Field(default=60.0, gt=0)
+    """Seconds of search per retrain (the sweep's time budget)."""
+    max_trials: int | None = Field(default=None, ge=1)
+    """Upper bound on trials per retrain."""
+    families: list[str] | None = None
+    """Estimator families to search (default: all)."""
+    seed: int = 0
+    """Seed of the sweep and of the bootstrap."""
+
+
+class GateSettings(BaseModel):
+    """The promotion gate: challenger vs champion on the same holdout."""
+
+    margin: float = 0.0
+    """The challenger is promoted only if the lower bound of the CI of its gain exceeds this."""
+    bootstrap_resamples: int = Field(default=1000, ge=100)
+    """Paired bootstrap resamples of the holdout."""
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    """Confidence level of the interval."""
+    guardrail_tolerance: float = Field(default=0.02, ge=0.0)
+    """How much worse the guardrail metric (log loss / MAE, relative) may get."""
+
+
+class RolloutSettings(BaseModel):
+    """``DRIFTLOOP_ROLLOUT__*``: the Kubernetes rolling update after a promotion."""
+
+    enabled: bool = False
+    """Patch the scoring Deployment's pod template after each promotion."""
+    namespace: str = "default"
+    """Namespace of the scoring Deployment."""
+    deployment: str = "driftloop-scoring"
+    """Name of the scoring Deployment."""
+    host: str = ""
+    """API server URL; empty uses the in-cluster service account (or ~/.kube/config)."""
+    token: str = ""
+    """Bearer token for ``host`` (in a cluster the service account's token is used)."""
+    verify_ssl: bool = True
+    """Verify the API server's certificate."""
+
+
+class ControllerSettings(ServiceSettings):
+    port: int = DEFAULT_PORT
+    """Port the service listens on."""
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    """The SQL store that holds the jobs."""
+    webhook: WebhookSecretSettings = Field(default_factory=WebhookSecretSettings)
+    """The signed retrain webhook."""
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    """Admin token of the state-changing routes."""
+    features: FeaturesSettings = Field(default_factory=FeaturesSettings)
+    """Where training sets come from."""
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    """How long and what to search when retraining."""
+    gate: GateSettings = Field(default_factory=GateSettings)
+    """When a challenger replaces the champion."""
+    cooldown_seconds: float = Field(default=600.0, ge=0)
+    """Least time between the end of a successful retrain of a model and the next one."""
+    rollout: RolloutSettings = Field(default_factory=RolloutSettings)
+    """Kubernetes rolling update after a promotion."""
+    azure_devops: AzureDevOpsSettings = Field(default_factory=AzureDevOpsSettings)
+    """Hand retrains to the Azure DevOps retrain pipeline instead (when configured)."""
