@@ -94,7 +94,10 @@ def test_forwarder_killed_mid_batch_and_restarted_stores_everything_once(
 
     async def publish_backlog() -> str:
         topic = await new_topic(kafka_broker)
-        publisher = EventPublisher(kafka_settings(kafka_broker, topic, tmp_path / "spill"), "scoring-faults")
+        # This test is about the forwarder, not the spill: a generous send timeout keeps a busy
+        # machine's slow first produce from diverting the whole backlog to the spill file.
+        settings = kafka_settings(kafka_broker, topic, tmp_path / "spill", send_timeout_s=60.0)
+        publisher = EventPublisher(settings, "scoring-faults")
         await publisher.start()
         for i in range(total):
             publisher.publish(prediction(i) if i % 10 else feedback(i))
