@@ -39,3 +39,13 @@ async def test_requests_are_answered_while_the_bus_is_unreachable(settings: Scor
     assert publisher.stats.sent == 0
     assert publisher.stats.spilled == 20
     assert publisher.stats.dropped == 0
+
+
+async def test_telemetry_off_publishes_nothing_and_the_service_is_still_ready(settings: ScoringSettings) -> None:
+    settings.telemetry = False
+    app = create_app(settings)
+    async for client in started_client(app):
+        assert (await client.get("/v2/health/ready")).status_code == 200
+        response = await client.post("/v1/models/credit/predict", json={"records": credit_records(2)})
+        assert response.status_code == 200
+        assert app.state.service.publisher is None

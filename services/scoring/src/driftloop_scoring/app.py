@@ -77,11 +77,12 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            publisher = EventPublisher(settings.bus, service.source)
-            await publisher.start()
-            stack.push_async_callback(publisher.stop)  # pushed first: it stops last and flushes
-            service.publisher = publisher
-            stack.callback(setattr, service, "publisher", None)
+            if settings.telemetry:
+                publisher = EventPublisher(settings.bus, service.source)
+                await publisher.start()
+                stack.push_async_callback(publisher.stop)  # pushed first: it stops last and flushes
+                service.publisher = publisher
+                stack.callback(setattr, service, "publisher", None)
             await store.load_all()
             # Everything allocated so far lives as long as the process: keep it out of the
             # collector's full passes, which otherwise rescan it and lengthen tail latency.

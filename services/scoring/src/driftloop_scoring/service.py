@@ -42,7 +42,7 @@ class ScoringService:
 
     @property
     def ready(self) -> bool:
-        return self.store.ready and self.publisher is not None
+        return self.store.ready and (self.publisher is not None or not self.settings.telemetry)
 
     # -- operations ----------------------------------------------------------------------
 
@@ -187,7 +187,9 @@ class ScoringService:
             metrics.unseen_values.labels(name, item["column"], item["reason"]).inc()
         elapsed = time.perf_counter() - started
         latency.observe(elapsed)
-        self._publish(
+        if self.publisher is None:
+            return
+        self.publisher.publish(
             events.prediction_event(
                 self.source,
                 model=name,

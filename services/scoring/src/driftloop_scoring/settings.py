@@ -67,6 +67,8 @@ class ScoringSettings(ServiceSettings):
     """Where model bundles are read from, and how the champion is watched."""
     bus: BusSettings = Field(default_factory=BusSettings)
     """The telemetry bus that prediction, feedback and rejected events go to."""
+    telemetry: bool = True
+    """Publish telemetry events (off: no events at all, no drift monitoring; for benchmarks and tests)."""
     auth: AuthSettings = Field(default_factory=AuthSettings)
     """API keys and the admin token."""
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
