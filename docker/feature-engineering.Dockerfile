@@ -43,7 +43,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     DRIFTLOOP_BUS__SPILL_PATH=/var/lib/driftloop/spill
 RUN groupadd --system --gid 10001 driftloop \
     && useradd --system --uid 10001 --gid driftloop --home-dir /var/lib/driftloop --shell /usr/sbin/nologin driftloop \
-    && install -d -o 10001 -g 10001 /var/lib/driftloop /var/lib/driftloop/registry /var/lib/driftloop/spill
+    && install -d -o 10001 -g 10001 /var/lib/driftloop /var/lib/driftloop/registry /var/lib/driftloop/spill /var/lib/driftloop/datasets
 COPY --from=build /opt/venv /opt/venv
 COPY docker/healthcheck.py /usr/local/lib/driftloop/healthcheck.py
 WORKDIR /var/lib/driftloop

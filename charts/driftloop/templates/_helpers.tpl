@@ -107,3 +107,13 @@ azureDevOpsToken: DRIFTLOOP_AZURE_DEVOPS__TOKEN
 {{- define "driftloop.registryClaimName" -}}
 {{- .Values.registry.persistence.existingClaim | default (printf "%s-registry" (include "driftloop.fullname" .)) }}
 {{- end }}
+
+{{/* Name of the training-sets claim (shared by feature-engineering and the retrain-controller). */}}
+{{- define "driftloop.datasetsClaimName" -}}
+{{- .Values.datasets.persistence.existingClaim | default (printf "%s-datasets" (include "driftloop.fullname" .)) }}
+{{- end }}
+
+{{/* Whether a component mounts the training-sets volume. */}}
+{{- define "driftloop.usesDatasets" -}}
+{{- if has . (list "feature-engineering" "retrain-controller") }}true{{- end }}
+{{- end }}

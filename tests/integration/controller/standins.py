@@ -7,12 +7,19 @@
   service instead (test_with_features_service.py).
 - ``KubernetesStandIn``: a stand-in of the Kubernetes API server's Deployment PATCH, checking
   the request the way the real one does (path, bearer token, patch content type, body shape).
+- ``KubernetesJobsStandIn``: a stand-in of the API server's batch/v1 Jobs (create, status) with a
+  kubelet that runs the Job's command here, so the Job's outcome is real.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -162,3 +169,118 @@ def _status(code: int, reason: str, message: str) -> JSONResponse:
         "code": code,
     }
     return JSONResponse(body, status_code=code)
+
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+@dataclass
+class KubernetesJobsStandIn:
+    """batch/v1 Jobs stand-in: the API server's create and status read, plus a kubelet that really runs
+    the Job's container command on this machine (its volumes' paths must be where the pod would see
+    them), so that the Job's outcome is the real outcome of ``driftloop train``.
+
+    Checks the create the way the real API server does: bearer token, JSON body, ``apiVersion``/``kind``,
+    the namespace in the path and in the object, a DNS-1123 name not taken, a pod template with a
+    ``Never``/``OnFailure`` restart policy and containers with a name and an image.
+    """
+
+    token: str
+    namespace: str = "driftloop"
+    fail_with: str | None = None
+    """Report every Job failed with this message instead of running it."""
+    created: list[dict[str, Any]] = field(default_factory=list)
+    statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        base = "/apis/batch/v1/namespaces/{namespace}/jobs"
+        return Starlette(
+            routes=[
+                Route(base, self.create, methods=["POST"]),
+                Route(base + "/{name}/status", self.status, methods=["GET"]),
+            ]
+        )
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join(120)
+
+    async def create(self, request: Request) -> JSONResponse:
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return _status(401, "Unauthorized", "Unauthorized")
+        namespace = request.path_params["namespace"]
+        if namespace != self.namespace:
+            return _status(403, "Forbidden", f'cannot create resource "jobs" in namespace "{namespace}"')
+        # No Content-Type means the server's first media type, JSON (the client sends none on create).
+        if request.headers.get("content-type", "application/json").split(";")[0] != "application/json":
+            return _status(415, "UnsupportedMediaType", "the body of the request was in an unknown format")
+        body = await request.json()
+        problem = _job_problem(body, namespace)
+        if problem:
+            return _status(422, "Invalid", f"Job.batch is invalid: {problem}")
+        name = body["metadata"]["name"]
+        if name in self.statuses:
+            return _status(409, "AlreadyExists", f'jobs.batch "{name}" already exists')
+        self.created.append({"authorization": request.headers["authorization"], "body": body})
+        self.statuses[name] = {"active": 1, "startTime": "2026-01-01T00:00:00Z"}
+        thread = threading.Thread(target=self._kubelet, args=(name, body), daemon=True)
+        self.threads.append(thread)
+        thread.start()
+        return JSONResponse({**body, "status": {}}, status_code=201)
+
+    async def status(self, request: Request) -> JSONResponse:
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return _status(401, "Unauthorized", "Unauthorized")
+        name = request.path_params["name"]
+        if request.path_params["namespace"] != self.namespace or name not in self.statuses:
+            return _status(404, "NotFound", f'jobs.batch "{name}" not found')
+        [body] = [c["body"] for c in self.created if c["body"]["metadata"]["name"] == name]
+        return JSONResponse({**body, "status": self.statuses[name]})
+
+    def _kubelet(self, name: str, body: dict[str, Any]) -> None:
+        pod = body["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        if self.fail_with is not None:
+            self._finish(name, 1, self.fail_with)
+            return
+        claimed = {v["name"] for v in pod.get("volumes", []) if "persistentVolumeClaim" in v}
+        mounts = [Path(m["mountPath"]) for m in container.get("volumeMounts", []) if m["name"] in claimed]
+        command = container["command"]
+        for flag in ("--data", "--config", "--registry"):
+            path = Path(command[command.index(flag) + 1])
+            if not any(path.is_relative_to(mount) for mount in mounts):
+                self._finish(name, 1, f"{flag} {path} is on no volume of the pod")
+                return
+        # The image's PATH: this environment's scripts (driftloop) come first.
+        env = {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}", "HOME": tempfile.gettempdir()}
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+        self.outputs[name] = result.stdout + result.stderr
+        self._finish(name, result.returncode, result.stderr[-300:])
+
+    def _finish(self, name: str, returncode: int, message: str) -> None:
+        if returncode == 0:
+            condition = {"type": "Complete", "status": "True"}
+            self.statuses[name] = {"succeeded": 1, "conditions": [condition]}
+        else:
+            condition = {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": message}
+            self.statuses[name] = {"failed": 1, "conditions": [condition]}
+
+
+def _job_problem(body: Any, namespace: str) -> str | None:
+    if not isinstance(body, dict) or body.get("apiVersion") != "batch/v1" or body.get("kind") != "Job":
+        return "expected apiVersion batch/v1, kind Job"
+    metadata = body.get("metadata", {})
+    name = metadata.get("name", "")
+    if not DNS_LABEL.match(name) or len(name) > 63:
+        return f'metadata.name: Invalid value: "{name}": a lowercase RFC 1123 label'
+    if metadata.get("namespace", namespace) != namespace:
+        return "the namespace of the provided object does not match the namespace sent on the request"
+    pod = body.get("spec", {}).get("template", {}).get("spec", {})
+    if pod.get("restartPolicy") not in {"Never", "OnFailure"}:
+        return f'spec.template.spec.restartPolicy: Unsupported value: "{pod.get("restartPolicy")}"'
+    containers = pod.get("containers") or []
+    if not containers or not all(c.get("name") and c.get("image") for c in containers):
+        return "spec.template.spec.containers: Required value (each with a name and an image)"
+    return None

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +106,10 @@ def test_pods_run_as_non_root_on_a_read_only_root(render: Render) -> None:
         assert c["securityContext"]["readOnlyRootFilesystem"] is True
         assert c["securityContext"]["allowPrivilegeEscalation"] is False
         mounts = {m["mountPath"] for m in c["volumeMounts"]}
-        assert mounts == {"/tmp", "/var/lib/driftloop", "/var/lib/driftloop/registry"}
+        expected = {"/tmp", "/var/lib/driftloop", "/var/lib/driftloop/registry"}
+        if deployment["metadata"]["name"] in {name_of("feature-engineering"), name_of("retrain-controller")}:
+            expected.add("/var/lib/driftloop/datasets")
+        assert mounts == expected
 
 
 def test_rbac_allows_the_controller_exactly_get_and_patch_of_the_scoring_deployment(render: Render) -> None:
@@ -129,6 +138,10 @@ def test_rbac_allows_the_controller_exactly_get_and_patch_of_the_scoring_deploym
     ]
     env = {e["name"]: e for e in container(one(manifests, "Deployment", name_of("retrain-controller")))["env"]}
     assert env["DRIFTLOOP_ROLLOUT__DEPLOYMENT"]["value"] == name_of("scoring")
+    assert env["DRIFTLOOP_ROLLOUT__ENABLED"]["value"] == "true"
+    # The release namespace, from the downward API (the Role and the Deployment live there too).
+    assert env["DRIFTLOOP_ROLLOUT__NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert controller["automountServiceAccountToken"] is True
     # Only the controller holds an API token; the others' account mounts none.
     for component in ("scoring", "feature-engineering", "telemetry-forwarder"):
         pod = one(manifests, "Deployment", name_of(component))["spec"]["template"]["spec"]
@@ -136,10 +149,32 @@ def test_rbac_allows_the_controller_exactly_get_and_patch_of_the_scoring_deploym
         assert pod["automountServiceAccountToken"] is False
 
 
+def test_the_rollout_variables_are_the_ones_the_controller_reads() -> None:
+    from driftloop_controller.rollout import PATCH_CONTENT_TYPE, champion_patch
+    from driftloop_controller.settings import ControllerSettings, RolloutSettings
+
+    assert {"enabled", "namespace", "deployment"} <= set(RolloutSettings.model_fields)
+    assert ControllerSettings.model_fields["rollout"].annotation is RolloutSettings
+    # What the Role's "patch" must cover: a strategic merge patch of the pod template's annotations only.
+    assert PATCH_CONTENT_TYPE == "application/strategic-merge-patch+json"
+    patch = champion_patch("credit", 3)
+    assert patch == {
+        "spec": {
+            "template": {
+                "metadata": {
+                    "annotations": {"driftloop.io/champion-version": "3", "driftloop.io/champion-model": "credit"}
+                }
+            }
+        }
+    }
+
+
 def test_no_rbac_when_rollout_is_off(render: Render) -> None:
     manifests = render("retrainController.rollout.enabled=false")
     assert not find(manifests, "Role")
     assert not find(manifests, "RoleBinding")
+    env = {e["name"] for e in container(one(manifests, "Deployment", name_of("retrain-controller")))["env"]}
+    assert not {n for n in env if n.startswith("DRIFTLOOP_ROLLOUT__")}
 
 
 def test_values_hold_no_secret_only_the_names_of_keys_in_an_existing_secret() -> None:
@@ -237,7 +272,7 @@ def test_scoring_has_a_disruption_budget(render: Render) -> None:
 
 def test_the_registry_is_one_shared_claim(render: Render) -> None:
     manifests = render(values_file=AKS_VALUES)
-    [claim] = find(manifests, "PersistentVolumeClaim")
+    [claim] = find(manifests, "PersistentVolumeClaim", "demo-driftloop-registry")
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
     assert claim["spec"]["storageClassName"] == "azurefile-csi-premium"
     assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
@@ -245,7 +280,53 @@ def test_the_registry_is_one_shared_claim(render: Render) -> None:
         volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
         assert volumes["registry"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
     existing = render("registry.persistence.existingClaim=models")
-    assert not find(existing, "PersistentVolumeClaim")
+    assert not find(existing, "PersistentVolumeClaim", "demo-driftloop-registry")
+
+
+def test_training_sets_are_on_a_claim_shared_by_feature_engineering_and_the_controller(render: Render) -> None:
+    manifests = render(values_file=AKS_VALUES)
+    [claim] = find(manifests, "PersistentVolumeClaim", "demo-driftloop-datasets")
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    mounted = set()
+    for deployment in find(manifests, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        mounts = {m["name"]: m["mountPath"] for m in container(deployment)["volumeMounts"]}
+        if "datasets" in volumes:
+            assert volumes["datasets"]["persistentVolumeClaim"]["claimName"] == "demo-driftloop-datasets"
+            assert mounts["datasets"] == "/var/lib/driftloop/datasets"
+            mounted.add(deployment["metadata"]["name"])
+    assert mounted == {name_of("feature-engineering"), name_of("retrain-controller")}
+    features = {
+        e["name"]: e.get("value")
+        for e in container(one(manifests, "Deployment", name_of("feature-engineering")))["env"]
+    }
+    # Snapshots are written where the controller reads them (the manifests carry absolute paths).
+    assert features["DRIFTLOOP_FEATURES__DATASETS_DIR"] == "/var/lib/driftloop/datasets"
+    assert features["DRIFTLOOP_FEATURES__SOURCES"] == "{}"
+
+    sources = render("featureEngineering.sources.credit=/var/lib/driftloop/datasets/sources/credit.csv")
+    env = {
+        e["name"]: e.get("value") for e in container(one(sources, "Deployment", name_of("feature-engineering")))["env"]
+    }
+    assert json.loads(env["DRIFTLOOP_FEATURES__SOURCES"]) == {
+        "credit": "/var/lib/driftloop/datasets/sources/credit.csv"
+    }
+    assert not find(
+        render("datasets.persistence.existingClaim=sets"), "PersistentVolumeClaim", "demo-driftloop-datasets"
+    )
+
+
+def test_feature_engineering_reads_the_rendered_variables(render: Render, monkeypatch: pytest.MonkeyPatch) -> None:
+    from driftloop_features.settings import FeaturesSettings
+
+    manifests = render("featureEngineering.sources.credit=/var/lib/driftloop/datasets/sources/credit.csv")
+    for variable in container(one(manifests, "Deployment", name_of("feature-engineering")))["env"]:
+        if "value" in variable:
+            monkeypatch.setenv(variable["name"], variable["value"])
+    settings = FeaturesSettings()
+    assert settings.features.datasets_dir == Path("/var/lib/driftloop/datasets")
+    assert settings.features.sources == {"credit": Path("/var/lib/driftloop/datasets/sources/credit.csv")}
 
 
 def test_helm_test_hook_calls_the_scoring_api(render: Render) -> None:
@@ -256,9 +337,52 @@ def test_helm_test_hook_calls_the_scoring_api(render: Render) -> None:
     assert env["SCORING_URL"]["value"] == f"http://{name_of('scoring')}:8080"
     assert env["MODEL_NAME"]["value"] == "credit"
     assert env["API_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "api-keys"
+    assert env["API_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "driftloop-secrets"
     script = c["args"][0]
     compile(script, "helm-test", "exec")  # the script the pod runs is valid Python
     assert "/v2/health/ready" in script
+    # Without an existing Secret there are no keys, so nothing to send.
+    [open_pod] = find(render(), "Pod")
+    assert "API_KEY" not in {e["name"] for e in open_pod["spec"]["containers"][0]["env"]}
+
+
+def test_the_helm_test_script_sends_the_api_key(render: Render) -> None:
+    """Runs the hook's script against a real HTTP server on 127.0.0.1 that refuses requests without the key."""
+    [pod] = find(render(values_file=AKS_VALUES), "Pod")
+    script = pod["spec"]["containers"][0]["args"][0]
+    seen: list[tuple[str, str | None]] = []
+
+    class Scoring(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append((self.path, self.headers.get("X-API-Key")))
+            status = 200 if self.headers.get("X-API-Key") == "first-key" else 401
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Scoring)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        env = {
+            "SCORING_URL": f"http://127.0.0.1:{server.server_address[1]}",
+            "MODEL_NAME": "credit",
+            "API_KEY": "first-key, second-key",  # DRIFTLOOP_AUTH__API_KEYS is a comma-separated list
+            "PATH": os.environ["PATH"],
+        }
+        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        server.shutdown()
+        thread.join()
+    assert result.returncode == 0, result.stderr
+    assert seen == [
+        ("/v2/health/live", "first-key"),
+        ("/v2/health/ready", "first-key"),
+        ("/v2/models/credit", "first-key"),
+    ]
 
 
 def test_ingress_routes_to_rendered_services(render: Render) -> None:
@@ -285,3 +409,55 @@ def test_notes_render_with_the_commands_for_this_release(render: Render, chart_c
     aks_notes = one(render(values_file=AKS_VALUES, chart=chart_copy), "ConfigMap", "notes")["data"]["notes"]
     assert "https://driftloop.contoso.com/v1/models/credit/predict" in aks_notes
     assert "WARNING" not in aks_notes
+
+
+def test_training_jobs_add_exactly_create_and_status_reads_of_jobs(render: Render) -> None:
+    default_rules = find(render(), "Role")[0]["rules"]
+    assert all(rule["apiGroups"] == ["apps"] for rule in default_rules)  # in-process training: no Jobs
+
+    manifests = render("retrainController.training.mode=kubernetes-job")
+    [role] = find(manifests, "Role")
+    assert role["rules"][1:] == [
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"]},
+        {"apiGroups": ["batch"], "resources": ["jobs/status"], "verbs": ["get"]},
+    ]
+    # Jobs alone (no rollout) still get their Role, and the token to use it.
+    jobs_only = render("retrainController.training.mode=kubernetes-job", "retrainController.rollout.enabled=false")
+    [role] = find(jobs_only, "Role")
+    assert [rule["apiGroups"] for rule in role["rules"]] == [["batch"], ["batch"]]
+    controller = one(jobs_only, "Deployment", name_of("retrain-controller"))["spec"]["template"]["spec"]
+    assert controller["automountServiceAccountToken"] is True
+
+
+def test_the_training_job_variables_are_the_ones_the_controller_reads(
+    render: Render, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from driftloop_controller.settings import ControllerSettings
+
+    manifests = render("retrainController.training.mode=kubernetes-job", values_file=AKS_VALUES)
+    deployment = one(manifests, "Deployment", name_of("retrain-controller"))
+    env = {e["name"]: e for e in container(deployment)["env"]}
+    assert env["DRIFTLOOP_TRAINING_JOB__NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    monkeypatch.setenv("DRIFTLOOP_TRAINING_JOB__NAMESPACE", "driftloop")  # what the downward API gives
+    for name, variable in env.items():
+        if name.startswith("DRIFTLOOP_TRAINING_JOB__") and "value" in variable:
+            monkeypatch.setenv(name, variable["value"])
+    settings = ControllerSettings().training_job
+    assert settings.enabled
+    # Same image as the controller; the claims the chart made; the mount feature-engineering writes to.
+    assert settings.image == container(deployment)["image"]
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in volumes if "persistentVolumeClaim" in v}
+    assert settings.registry_claim == claims["registry"]
+    assert settings.datasets_claim == claims["datasets"]
+    assert str(settings.datasets_mount) == "/var/lib/driftloop/datasets"
+    assert settings.resources == {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "4", "memory": "8Gi"}}
+    assert settings.name_prefix == "demo-driftloop-train"
+
+
+def test_training_jobs_need_the_shared_claims(helm: Path) -> None:
+    result = helm_template(
+        helm, "--set", "retrainController.training.mode=kubernetes-job", "--set", "datasets.persistence.enabled=false"
+    )
+    assert result.returncode != 0
+    assert "needs registry.persistence and datasets.persistence" in result.stderr

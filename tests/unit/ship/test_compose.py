@@ -3,6 +3,7 @@ in order and share the names and settings everything else uses."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -20,6 +21,7 @@ KNOWN_SETTINGS = {
     "DRIFTLOOP_BUS__URL", "DRIFTLOOP_BUS__SPILL_PATH", "DRIFTLOOP_STORE__URL", "DRIFTLOOP_AUTH__API_KEYS",
     "DRIFTLOOP_AUTH__ADMIN_TOKEN", "DRIFTLOOP_AUTH__PROTECT_METRICS", "DRIFTLOOP_WEBHOOK__URL",
     "DRIFTLOOP_WEBHOOK__SECRET", "DRIFTLOOP_FEATURES__URL", "DRIFTLOOP_LOG__LEVEL", "DRIFTLOOP_LOG__JSON_LOGS",
+    "DRIFTLOOP_FEATURES__SOURCES", "DRIFTLOOP_FEATURES__DATASETS_DIR",
 }  # fmt: skip
 
 
@@ -72,7 +74,9 @@ def test_the_train_job_registers_the_first_credit_model_once() -> None:
     assert train["build"]["dockerfile"] == "docker/retrain-controller.Dockerfile"
     assert train["restart"] == "no"
     script = train["command"][0]
-    assert "driftloop train --data /tmp/credit.csv --target default --name credit" in script
+    source = "/var/lib/driftloop/datasets/sources/credit.csv"
+    assert f"driftloop train --data {source} --target default --name credit" in script
+    assert f"to_csv('{source}'" in script  # the source feature-engineering builds training sets from
     assert "credit/aliases.json" in script  # skips when the registry already has the model
     assert "registry:/var/lib/driftloop/registry" in train["volumes"]
 
@@ -81,3 +85,26 @@ def test_secrets_are_taken_from_the_environment_never_written_here() -> None:
     env = COMPOSE["x-driftloop-env"]
     for name in ("DRIFTLOOP_AUTH__API_KEYS", "DRIFTLOOP_AUTH__ADMIN_TOKEN", "DRIFTLOOP_WEBHOOK__SECRET"):
         assert env[name] == f"${{{name}:-}}"
+
+
+def test_training_sets_are_on_a_volume_shared_by_feature_engineering_and_the_controller() -> None:
+    features = SERVICES["feature-engineering"]
+    datasets_dir = features["environment"]["DRIFTLOOP_FEATURES__DATASETS_DIR"]
+    sources = json.loads(features["environment"]["DRIFTLOOP_FEATURES__SOURCES"])
+    assert sources == {"credit": f"{datasets_dir}/sources/credit.csv"}
+    shared = f"datasets:{datasets_dir}"
+    for name in ("feature-engineering", "retrain-controller", "train"):
+        assert shared in SERVICES[name]["volumes"], name
+        assert "registry:/var/lib/driftloop/registry" in SERVICES[name]["volumes"], name
+    assert "datasets" in COMPOSE["volumes"]
+    # The source exists before feature-engineering starts.
+    assert features["depends_on"]["train"] == {"condition": "service_completed_successfully"}
+    for name in ("scoring", "telemetry-forwarder"):
+        assert shared not in SERVICES[name].get("volumes", []), name
+
+
+@pytest.mark.parametrize("name", ["feature-engineering", "retrain-controller"])
+def test_the_image_prepares_the_datasets_mount_for_the_non_root_user(name: str) -> None:
+    # A fresh named volume takes the owner of the image's directory; without it, uid 10001 cannot write.
+    dockerfile = (ROOT / "docker" / f"{name}.Dockerfile").read_text()
+    assert re.search(r"install -d -o 10001 -g 10001 [^\n]*/var/lib/driftloop/datasets", dockerfile)

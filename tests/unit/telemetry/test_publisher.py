@@ -181,3 +181,45 @@ def test_publish_never_raises_and_counts_an_unencodable_event(bus_settings: BusS
         assert (publisher.stats.sent, publisher.stats.dropped) == (1, 1)
 
     asyncio.run(scenario())
+
+
+def test_the_depth_gauge_is_read_at_scrape_time_not_written_by_publish(bus_settings: BusSettings) -> None:
+    async def scenario() -> None:
+        publisher = EventPublisher(bus_settings, "scoring-depth-test")
+        await publisher.start()
+        for i in range(3):  # no await in between: the sender has not taken anything yet
+            publisher.publish(make_prediction(i))
+        depth = REGISTRY.get_sample_value("driftloop_telemetry_buffer_depth", {"source": "scoring-depth-test"})
+        assert depth == 3
+        assert publisher.stats.depth == 3
+        await publisher.stop()
+        assert REGISTRY.get_sample_value("driftloop_telemetry_buffer_depth", {"source": "scoring-depth-test"}) == 0
+        assert publisher.stats.sent == 3
+
+    asyncio.run(scenario())
+
+
+def test_a_batch_is_encoded_in_chunks_that_let_requests_run_in_between(bus_settings: BusSettings) -> None:
+    from driftloop.telemetry.publisher import ENCODE_CHUNK
+
+    order: list[str] = []
+
+    class Recording(EventPublisher):
+        def _encode_all(self, events: list[dict[str, object]]) -> list[Message]:
+            order.append(f"encode {len(events)}")
+            return super()._encode_all(events)
+
+    async def scenario() -> None:
+        publisher = Recording(bus_settings, "scoring-test")
+
+        async def request() -> None:
+            order.append("request")
+
+        pending = asyncio.create_task(request())  # runs at the encoder's first yield
+        messages = await publisher._encode_yielding([make_prediction(i) for i in range(2 * ENCODE_CHUNK + 50)])
+        await pending
+        assert len(messages) == 2 * ENCODE_CHUNK + 50
+        assert [orjson.loads(value)["data"]["request_id"] for _, value in messages][:2] == ["req-0", "req-1"]
+
+    asyncio.run(scenario())
+    assert order == [f"encode {ENCODE_CHUNK}", "request", f"encode {ENCODE_CHUNK}", "encode 50"]

@@ -19,6 +19,7 @@ from driftloop.train.dataset import load_table
 from driftloop_controller.azure_devops import AzureDevOpsClient
 from driftloop_controller.features_client import FeaturesClient
 from driftloop_controller.gate import compare
+from driftloop_controller.kubernetes_training import KubernetesTrainer, TrainingJobSpec, job_name
 from driftloop_controller.metrics import JOBS, STEP_SECONDS
 from driftloop_controller.rollout import roll_out
 from driftloop_controller.settings import ControllerSettings
@@ -40,6 +41,7 @@ class JobRunner:
         self.registry = registry
         self.jobs = jobs
         self.worker = worker
+        self.training_job = settings.training_job
 
     async def run(self, job_id: str) -> None:
         if not self.jobs.transition(job_id, (states.QUEUED,), states.RUNNING, started_at=states.now()):
@@ -78,11 +80,14 @@ class JobRunner:
         self._log(job.id, f"dataset {dataset.id} ready: {dataset.rows} rows, sha256 {dataset.sha256[:12]}")
 
         training = self.settings.training
+        # The challenger keeps the champion's derived features (docs/features.md): same inputs, same graph shape.
+        derived = champion.document("lineage").get("parameters", {}).get("derived") or []
         config = TrainConfig(
             target=champion.contract.target,
             time_budget=training.time_budget,
             max_trials=training.max_trials,
             seed=training.seed,
+            derived=derived,
             **({"families": training.families} if training.families else {}),
         )
         request = TrainRequest(
@@ -93,19 +98,13 @@ class JobRunner:
             config=config.model_dump(mode="json"),
             trigger=f"retrain job {job.id} ({job.trigger})",
         )
-        pid = await self.worker.start()
-        self._log(job.id, f"training in worker process {pid} (time budget {training.time_budget:g}s)")
-        with STEP_SECONDS.labels("train").time():
-            outcome = await self.worker.train(request)
-        self.jobs.update(job.id, challenger_version=outcome.version)
-        self._log(
-            job.id,
-            f"registered challenger version {outcome.version} ({outcome.winner.get('family')}, "
-            f"{outcome.trials} trials, holdout {outcome.metric} {outcome.holdout_metrics.get(outcome.metric)})",
-        )
+        if self.training_job.enabled:
+            version = await self._train_in_kubernetes(job, request)
+        else:
+            version = await self._train_in_process(job, request)
         self._check_cancelled(job.id)
 
-        challenger = self.registry.resolve(model, outcome.version)
+        challenger = self.registry.resolve(model, version)
         # A thousand resamples take a moment: off the event loop, so the API stays responsive.
         with STEP_SECONDS.labels("gate").time():
             holdout = await asyncio.to_thread(load_table, dataset.holdout_path)
@@ -117,15 +116,49 @@ class JobRunner:
         self._check_cancelled(job.id)
         if decision["promote"]:
             reason = f"retrain job {job.id}: {decision['reasons'][0]}"
-            self.registry.set_alias(model, CHAMPION, outcome.version, reason=reason)
-            self._log(job.id, f"promoted version {outcome.version} to champion (was {champion.version})")
+            self.registry.set_alias(model, CHAMPION, version, reason=reason)
+            self._log(job.id, f"promoted version {version} to champion (was {champion.version})")
             try:
-                decision["rollout"] = await roll_out(self.settings.rollout, model, outcome.version)
+                decision["rollout"] = await roll_out(self.settings.rollout, model, version)
             except DriftloopError as exc:
                 # The alias moved, so scoring still picks the new champion up through its watch.
                 decision["rollout"] = {"error": exc.message}
                 self._log(job.id, f"rollout failed: {exc.message}")
         return decision
+
+    async def _train_in_process(self, job: RetrainJob, request: TrainRequest) -> int:
+        pid = await self.worker.start()
+        self._log(job.id, f"training in worker process {pid} (time budget {self.settings.training.time_budget:g}s)")
+        with STEP_SECONDS.labels("train").time():
+            outcome = await self.worker.train(request)
+        self.jobs.update(job.id, challenger_version=outcome.version)
+        self._log(
+            job.id,
+            f"registered challenger version {outcome.version} ({outcome.winner.get('family')}, "
+            f"{outcome.trials} trials, holdout {outcome.metric} {outcome.holdout_metrics.get(outcome.metric)})",
+        )
+        return outcome.version
+
+    async def _train_in_kubernetes(self, job: RetrainJob, request: TrainRequest) -> int:
+        spec = TrainingJobSpec(job.id, request.model, request.train_path, request.registry_path, request.config)
+        settings = self.training_job
+        self._log(
+            job.id, f"training as Kubernetes Job {settings.namespace}/{job_name(settings, job.id)} ({settings.image})"
+        )
+
+        def cancelled() -> bool:
+            current = self.jobs.get(job.id)
+            return current is not None and current.state == states.CANCELLED
+
+        with STEP_SECONDS.labels("train").time():
+            try:
+                version = await KubernetesTrainer(settings, self.registry).train(spec, should_stop=cancelled)
+            except DriftloopError:
+                self._check_cancelled(job.id)  # stopped following because of a cancel: say so
+                raise
+        self.jobs.update(job.id, challenger_version=version)
+        self._log(job.id, f"the training Job succeeded: registered challenger version {version}")
+        return version
 
     async def _hand_off(self, job: RetrainJob) -> dict[str, Any]:
         """Azure DevOps configured: start its retrain pipeline instead of training here."""

@@ -34,12 +34,17 @@ def champion_patch(model: str, version: int) -> dict[str, Any]:
 
 
 def _configuration(settings: RolloutSettings) -> client.Configuration:
+    return api_configuration(settings.host, settings.token, settings.verify_ssl)
+
+
+def api_configuration(host: str, token: str, verify_ssl: bool) -> client.Configuration:
+    """The client's configuration: ``host`` (and ``token``) when given, else in-cluster or ~/.kube/config."""
     configuration = client.Configuration()
-    if settings.host:
-        configuration.host = settings.host.rstrip("/")
-        configuration.verify_ssl = settings.verify_ssl
-        if settings.token:
-            configuration.api_key = {"BearerToken": settings.token}
+    if host:
+        configuration.host = host.rstrip("/")
+        configuration.verify_ssl = verify_ssl
+        if token:
+            configuration.api_key = {"BearerToken": token}
             configuration.api_key_prefix = {"BearerToken": "Bearer"}
         return configuration
     try:  # in a pod: the service account's token and the cluster's CA

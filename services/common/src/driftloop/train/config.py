@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from driftloop.contract import ColumnKind, Task
 from driftloop.errors import ConfigError
+from driftloop.features.definitions import DerivedFeature
 
 CLASSIFICATION_METRICS = ("roc_auc", "log_loss", "f1")
 REGRESSION_METRICS = ("r2", "rmse", "mae")
@@ -54,6 +55,11 @@ class TrainConfig(BaseModel):
     cores slow histogram gradient boosting down by an order of magnitude."""
     parity_tolerance: float = Field(default=1e-4, gt=0.0, lt=1.0)
     """Largest ONNX vs scikit-learn difference allowed (probability; regression: relative to max(1, |value|))."""
+    derived: list[DerivedFeature] = Field(default_factory=list)
+    """Derived features (see docs/features.md), computed inside the pipeline and so inside the ONNX graph."""
+    weight_column: str = "sample_weight"
+    """When the data has this column (the feature-engineering service's ``weighting: column``), it is
+    not an input: it weights each training row in the fits. Cross-validation and holdout scores stay unweighted."""
 
     @field_validator("families")
     @classmethod

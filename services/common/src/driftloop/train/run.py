@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 import driftloop
 from driftloop.contract import DataContract
 from driftloop.errors import ConfigError, DataError, TrainingError
+from driftloop.features import check_definitions
 from driftloop.registry import Bundle, Registry
 from driftloop.train.config import TrainConfig
 from driftloop.train.dataset import infer_contract, load_table
@@ -60,6 +61,8 @@ class DatasetSplit:
     holdout: pd.DataFrame
     y_holdout: np.ndarray
     folds: int
+    w_train: np.ndarray | None = None
+    """Sample weights of the training split (``config.weight_column``), when the data has them."""
 
 
 def train_file(path: Path | str, target: str | None = None, **kwargs: Any) -> TrainResult:
@@ -87,7 +90,10 @@ def train_model(
     if not target:
         raise ConfigError("no target column: pass --target or set 'target' in the configuration")
     began = time.monotonic()
-    contract = infer_contract(frame, target, task=config.task, drop=config.drop, kinds=config.kinds)
+    weighted = config.weight_column in frame.columns and config.weight_column != target
+    drop = [*config.drop, config.weight_column] if weighted else config.drop
+    contract = infer_contract(frame, target, task=config.task, drop=drop, kinds=config.kinds)
+    check_definitions(config.derived, contract)
     metric = config.metric_for(contract.task)
     split = split_dataset(frame, contract, config)
 
@@ -104,6 +110,8 @@ def train_model(
         max_trials=config.max_trials,
         n_jobs=config.n_jobs,
         progress=progress,
+        derived=config.derived,
+        sample_weight=split.w_train,
     )
     search_seconds = time.monotonic() - search_began
     leaderboard = sorted(trials, key=lambda t: (not t.eligible, sort_key(metric, t.cv_mean), t.index))
@@ -134,6 +142,8 @@ def train_model(
             "folds": split.folds,
             "train_rows": len(split.train),
             "holdout_rows": len(split.holdout),
+            "sample_weight": config.weight_column if split.w_train is not None else None,
+            "derived": len(config.derived),
         },
         "leaderboard": [trial.to_dict() for trial in leaderboard],
     }
@@ -188,7 +198,27 @@ def split_dataset(frame: pd.DataFrame, contract: DataContract, config: TrainConf
     folds = config.folds_for(len(train_index))
     if stratify is not None:
         folds = max(2, min(folds, int(np.bincount(y[train_index]).min())))
-    return DatasetSplit(x.iloc[train_index], y[train_index], x.iloc[holdout_index], y[holdout_index], folds)
+    weights = _sample_weights(labelled, config.weight_column, contract.target)
+    return DatasetSplit(
+        x.iloc[train_index],
+        y[train_index],
+        x.iloc[holdout_index],
+        y[holdout_index],
+        folds,
+        None if weights is None else weights[train_index],
+    )
+
+
+def _sample_weights(labelled: pd.DataFrame, column: str, target: str) -> np.ndarray | None:
+    """The weight column as float64, checked: finite, not negative, not all zero."""
+    if column not in labelled.columns or column == target:
+        return None
+    weights: np.ndarray = pd.to_numeric(labelled[column], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(weights) | (weights < 0)
+    if bad.any() or not (weights > 0).any():
+        problem = f"{int(bad.sum())} rows are missing, negative or not numbers" if bad.any() else "all are zero"
+        raise DataError(f"sample weight column {column!r}: {problem}", details={"column": column})
+    return weights
 
 
 def _gate(
@@ -208,8 +238,8 @@ def _gate(
             trial.parity_status = "skipped"
             continue
         _stage(progress, f"refitting trial {trial.index} ({trial.family}) and checking ONNX parity", began, config)
-        pipeline = candidate(contract, trial.family, trial.params, config.seed, config.n_jobs)
-        fit_pipeline(pipeline, split.train, split.y_train, config.n_jobs)
+        pipeline = candidate(contract, trial.family, trial.params, config.seed, config.n_jobs, config.derived)
+        fit_pipeline(pipeline, split.train, split.y_train, config.n_jobs, split.w_train)
         with threadpool_limits(limits=config.n_jobs):
             reference = predict_output(pipeline, split.holdout, contract.task, n_classes)
         try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,9 +22,12 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import has_fit_parameter
 from threadpoolctl import threadpool_limits
 
 from driftloop.contract import DataContract, Task
+from driftloop.errors import TrainingError
+from driftloop.features import DerivedFeature
 from driftloop.train.families import FAMILIES, TrialSpec, make_estimator, task_params, trial_sequence
 from driftloop.train.metrics import better, task_metrics
 from driftloop.train.parity import ParityReport
@@ -112,17 +115,37 @@ def predict_output(pipeline: Pipeline, frame: pd.DataFrame, task: Task, n_classe
     return probabilities
 
 
-def candidate(contract: DataContract, family: str, params: dict[str, Any], seed: int, n_jobs: int) -> Pipeline:
+def candidate(
+    contract: DataContract,
+    family: str,
+    params: dict[str, Any],
+    seed: int,
+    n_jobs: int,
+    derived: Sequence[DerivedFeature] = (),
+) -> Pipeline:
     estimator = make_estimator(family, contract.task, params, seed, n_jobs)
-    return build_pipeline(contract, estimator, scale=FAMILIES[family].scale)
+    return build_pipeline(contract, estimator, scale=FAMILIES[family].scale, derived=derived)
 
 
-def fit_pipeline(pipeline: Pipeline, frame: pd.DataFrame, y: np.ndarray, n_jobs: int) -> Pipeline:
-    """Fit with at most ``n_jobs`` OpenMP/BLAS threads."""
+def fit_pipeline(
+    pipeline: Pipeline,
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    n_jobs: int,
+    sample_weight: np.ndarray | None = None,
+) -> Pipeline:
+    """Fit with at most ``n_jobs`` OpenMP/BLAS threads, ``sample_weight`` going to the estimator."""
+    fit_params: dict[str, Any] = {}
+    if sample_weight is not None:
+        estimator = pipeline.steps[-1][1]
+        if not has_fit_parameter(estimator, "sample_weight"):
+            # Fitting it unweighted would silently ignore what the training set asks for.
+            raise TrainingError(f"{type(estimator).__name__} cannot be fitted with sample weights")
+        fit_params["model__sample_weight"] = sample_weight
     with threadpool_limits(limits=n_jobs), warnings.catch_warnings():
         # An MLP or a logistic regression stopped by max_iter is still a candidate: CV judges it.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return pipeline.fit(frame, y)
+        return pipeline.fit(frame, y, **fit_params)
 
 
 def run_sweep(
@@ -138,6 +161,8 @@ def run_sweep(
     max_trials: int | None,
     n_jobs: int = 1,
     progress: Progress | None = None,
+    derived: Sequence[DerivedFeature] = (),
+    sample_weight: np.ndarray | None = None,
 ) -> list[Trial]:
     """Cross-validate candidates until the budget or ``max_trials`` runs out; trials in run order."""
     task = contract.task
@@ -160,7 +185,22 @@ def run_sweep(
         emit("trial_started", f"trial {spec.index}: {spec.family}", trial)
         # Until one trial has completed, none is cut short: a tiny budget still yields a model.
         deadline = started + time_budget if best is not None else float("inf")
-        _cross_validate(trial, spec, frame, y, contract, splits, metric, seed, n_classes, best, n_jobs, deadline)
+        _cross_validate(
+            trial,
+            spec,
+            frame,
+            y,
+            contract,
+            splits,
+            metric,
+            seed,
+            n_classes,
+            best,
+            n_jobs,
+            deadline,
+            sample_weight=sample_weight,
+            derived=derived,
+        )
         trials.append(trial)
         if trial.eligible and (best is None or better(metric, trial.cv_mean, best.cv_mean)):
             best = trial
@@ -181,14 +221,19 @@ def _cross_validate(
     best: Trial | None,
     n_jobs: int,
     deadline: float,
+    *,
+    sample_weight: np.ndarray | None = None,
+    derived: Sequence[DerivedFeature] = (),
 ) -> None:
     began = time.monotonic()
     try:
         for fold, (train_rows, valid_rows) in enumerate(splits):
-            pipeline = candidate(contract, spec.family, spec.params, seed, n_jobs)
-            fit_pipeline(pipeline, frame.iloc[train_rows], y[train_rows], n_jobs)
+            pipeline = candidate(contract, spec.family, spec.params, seed, n_jobs, derived)
+            weights = None if sample_weight is None else sample_weight[train_rows]
+            fit_pipeline(pipeline, frame.iloc[train_rows], y[train_rows], n_jobs, weights)
             with threadpool_limits(limits=n_jobs):
                 output = predict_output(pipeline, frame.iloc[valid_rows], contract.task, n_classes)
+            # Scored unweighted: the weights say how much to learn from a row, not how to judge.
             score = task_metrics(contract.task, y[valid_rows], output)[metric]
             trial.fold_scores.append(score)
             if fold == 0 and best is not None and _hopeless(metric, score, best):
