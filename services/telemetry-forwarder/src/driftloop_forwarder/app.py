@@ -1,7 +1,8 @@
 """The telemetry-forwarder service: the consume-and-store loop in the background, health and metrics.
 
 It is a consumer, not an API: ``/healthz`` says whether the loop runs (and the bus consumer
-started), ``/metrics`` exposes lag, rows written, batch latency and dead letters.
+started), ``/metrics`` exposes lag, rows written, batch latency and dead letters, and the drift
+windows, firings and webhook deliveries of ``DriftWatch`` (drift_watch.py) when drift is enabled.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from driftloop import __version__
+from driftloop.drift.notify import WebhookSender
+from driftloop.drift.rules import load_rules
+from driftloop.registry import Registry
 from driftloop.store import make_engine, upgrade
 from driftloop.telemetry.bus import open_consumer
 from driftloop_forwarder.core import Forwarder
+from driftloop_forwarder.drift_watch import DriftWatch
 from driftloop_forwarder.settings import ForwarderSettings
 
 logger = logging.getLogger(__name__)
@@ -27,25 +32,47 @@ logger = logging.getLogger(__name__)
 def create_app(settings: ForwarderSettings | None = None) -> FastAPI:
     settings = settings or ForwarderSettings()
 
+    # Validated now: a wrong rules file stops the service at start with the rule and field named.
+    rules = load_rules(settings.drift.rules or None) if settings.drift.enabled else None
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.store)
-        if settings.store.migrate_on_start:
-            await asyncio.to_thread(upgrade, engine)
-        consumer = open_consumer(settings.bus)
-        await consumer.start()
-        forwarder = Forwarder(consumer, engine, settings.forward, poll_timeout_ms=settings.bus.poll_timeout_ms)
-        task = asyncio.create_task(forwarder.run(), name="forwarder")
-        app.state.forwarder = forwarder
-        app.state.task = task
-        logger.info("forwarding %s to the store", settings.bus.url.split("?")[0])
-        try:
-            yield
-        finally:
-            forwarder.stop()
-            await task
-            await consumer.stop()
-            engine.dispose()
+        async with contextlib.AsyncExitStack() as stack:
+            engine = make_engine(settings.store)
+            stack.callback(engine.dispose)
+            if settings.store.migrate_on_start:
+                await asyncio.to_thread(upgrade, engine)
+            consumer = open_consumer(settings.bus)
+            await consumer.start()
+            stack.push_async_callback(consumer.stop)
+            forwarder = Forwarder(consumer, engine, settings.forward, poll_timeout_ms=settings.bus.poll_timeout_ms)
+            stopping = asyncio.Event()
+            timer: asyncio.Task[None] | None = None
+            watch: DriftWatch | None = None
+            if rules is not None:
+                watch = DriftWatch(engine, Registry(settings.registry.path), rules)
+                stack.push_async_callback(watch.drain)  # after the sender: its last outcomes are written
+                watch.sender = await stack.enter_async_context(
+                    WebhookSender(settings.webhook, on_attempt=watch.on_attempt, on_outcome=watch.on_outcome)
+                )
+                await watch.start()
+                stack.push_async_callback(watch.stop)  # first out: queued batches finish, firings are sent
+                forwarder.sinks.append(watch)
+                interval = min(settings.drift.flush_interval_s, settings.drift.retrain_poll_s)
+                timer = asyncio.create_task(watch.run_timer(interval, stopping), name="drift-timer")
+            task = asyncio.create_task(forwarder.run(), name="forwarder")
+            app.state.forwarder = forwarder
+            app.state.drift = watch
+            app.state.task = task
+            logger.info("forwarding %s to the store", settings.bus.url.split("?")[0])
+            try:
+                yield
+            finally:
+                forwarder.stop()
+                stopping.set()
+                await task
+                if timer is not None:
+                    await timer
 
     app = FastAPI(title="driftloop forwarder", version=__version__, lifespan=lifespan)
     app.state.settings = settings
@@ -56,7 +83,15 @@ def create_app(settings: ForwarderSettings | None = None) -> FastAPI:
         if task is None or task.done():
             return JSONResponse({"status": "down"}, status_code=503)
         stats = app.state.forwarder.stats
-        return JSONResponse({"status": "ok", "records": stats.records, "lag": stats.lag})
+        body: dict[str, object] = {"status": "ok", "records": stats.records, "lag": stats.lag}
+        watch: DriftWatch | None = app.state.drift
+        if watch is not None:
+            body["drift"] = {
+                "windows": watch.stats.windows,
+                "firings": watch.stats.firings,
+                "errors": watch.stats.errors,
+            }
+        return JSONResponse(body)
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -126,7 +126,11 @@ class Forwarder:
             return False  # nothing committed: the batch is read again after a restart
         await self.consumer.commit(write.records)
         for sink in self.sinks:
-            await sink(write.batch)
+            try:
+                await sink(write.batch)
+            except Exception:  # the batch is stored and committed: a sink's failure must not undo that
+                metrics.DRIFT_ERRORS.labels(stage="sink").inc()
+                logger.exception("a sink failed on a stored batch")
         self._count(write.records, result, time.perf_counter() - write.started)
         return True
 

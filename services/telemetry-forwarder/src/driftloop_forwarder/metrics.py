@@ -14,3 +14,11 @@ BATCH_SECONDS = Histogram(
     "Time to parse, store and commit one batch.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+DRIFT_ERRORS = Counter(
+    "driftloop_forwarder_drift_errors",
+    "Failures in drift computation, rules or their recording (storage goes on regardless).",
+    ["stage"],
+)
+WEBHOOK_FAILED_ATTEMPTS = Counter(
+    "driftloop_forwarder_webhook_failed_attempts", "Retrain webhook attempts that failed (retried unless final)."
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from driftloop.drift.notify import WebhookSettings
 from driftloop.settings import ServiceSettings
 from driftloop.store.settings import StoreSettings
 from driftloop.telemetry.settings import BusSettings
@@ -18,6 +19,17 @@ class ForwardSettings(BaseModel):
     """Longest wait between two attempts on an unreachable database."""
 
 
+class DriftSettings(BaseModel):
+    enabled: bool = True
+    """Compute drift windows and evaluate the rules on the stored predictions (DRIFTLOOP_DRIFT__ENABLED)."""
+    rules: str = ""
+    """Path of the rules YAML (DRIFTLOOP_DRIFT__RULES); empty: the packaged defaults."""
+    retrain_poll_s: float = Field(default=10.0, gt=0)
+    """How often the store's retrain_jobs is read to learn that a retrain asked for has finished."""
+    flush_interval_s: float = Field(default=5.0, gt=0)
+    """How often time windows whose end has passed are closed (rules with window.by: time)."""
+
+
 class ForwarderSettings(ServiceSettings):
     """Settings of the telemetry-forwarder service."""
 
@@ -29,3 +41,7 @@ class ForwarderSettings(ServiceSettings):
     """The SQL store written (DRIFTLOOP_STORE__URL)."""
     forward: ForwardSettings = Field(default_factory=ForwardSettings)
     """Batching and retries of the consume-and-store loop."""
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+    """Drift windows, rules and the retrain webhook (DRIFTLOOP_DRIFT__*)."""
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    """Where retrain firings are posted, and the HMAC secret (DRIFTLOOP_WEBHOOK__URL / __SECRET)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time as clock
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,8 @@ class _Buffer:
     predictions: list[np.ndarray] = field(default_factory=list)
     probabilities: list[np.ndarray] = field(default_factory=list)
     labels: list[np.ndarray] = field(default_factory=list)
+    requests: list[tuple[str, int, int, int]] = field(default_factory=list)
+    """(request id, first record index in the request, first row in the window, rows): where late labels go."""
 
     def add(self, batch: WindowData, first: float, last: float) -> None:
         for name, values in batch.columns.items():
@@ -84,6 +87,25 @@ class DriftMonitor:
         self.references = references
         self._open: dict[tuple[str, int], _Buffer] = {}
         self._next_index: dict[tuple[str, int], int] = {}
+        # Feedback by model and request id ({record index or None: label}), applied when a window
+        # closes: labels that arrive before their window closes count; later ones do not.
+        self._labels: dict[str, OrderedDict[str, dict[int | None, Any]]] = {}
+        self.label_capacity = 200_000
+        """Requests whose labels are kept per model (the oldest are forgotten first)."""
+
+    def label(self, model: str, request_id: str, actual: Any, record_index: int | None = None) -> None:
+        """Feedback for a request (``record_index`` None: every record of it), before or after its
+        prediction; it counts in the request's window if that window has not closed yet."""
+        known = self._labels.setdefault(model, OrderedDict())
+        known.setdefault(request_id, {})[record_index] = actual
+        known.move_to_end(request_id)
+        while len(known) > self.label_capacity:
+            known.popitem(last=False)
+
+    def continue_from(self, model: str, version: int, index: int) -> None:
+        """Number the next window of (model, version) ``index`` (a restarted process continues its sequence)."""
+        if (model, version) not in self._open:
+            self._next_index[(model, version)] = max(index, self._next_index.get((model, version), 0))
 
     def add(
         self,
@@ -95,8 +117,12 @@ class DriftMonitor:
         probabilities: Sequence[Sequence[float]] | np.ndarray | None = None,
         labels: Sequence[Any] | np.ndarray | None = None,
         time: float | None = None,
+        request_id: str | None = None,
     ) -> list[WindowReport]:
-        """Add one batch (``time``: the event's Unix time, now if absent); return the windows it closed."""
+        """Add one batch (``time``: the event's Unix time, now if absent); return the windows it closed.
+
+        With ``request_id``, feedback given to :meth:`label` for that request before the window
+        closes fills in the labels of its records."""
         reference = self.references(model, version)
         batch = to_window_data(reference, records, predictions, probabilities=probabilities, labels=labels)
         now = clock.time() if time is None else float(time)
@@ -106,12 +132,20 @@ class DriftMonitor:
             buffer = self._open.get(key)
             if buffer is not None and now >= self._time_end(buffer):
                 closed.append(self._close(key, reference))
-            self._buffer(key, now).add(batch, now, now)
+            buffer = self._buffer(key, now)
+            if request_id is not None:
+                buffer.requests.append((request_id, 0, buffer.rows, batch.rows))
+            buffer.add(batch, now, now)
             return closed
+        consumed = 0
         while batch.rows:
             buffer = self._buffer(key, now)
             room = self.window.size - buffer.rows
-            buffer.add(_slice(batch, room), now, now)
+            part = _slice(batch, room)
+            if request_id is not None:
+                buffer.requests.append((request_id, consumed, buffer.rows, part.rows))
+            buffer.add(part, now, now)
+            consumed += part.rows
             batch = _slice(batch, room, after=True)
             if buffer.rows >= self.window.size:
                 closed.append(self._close(key, reference))
@@ -143,9 +177,11 @@ class DriftMonitor:
     def _close(self, key: tuple[str, int], reference: ReferenceProfile) -> WindowReport:
         buffer = self._open.pop(key)
         end = self._time_end(buffer) if self.window.by == "time" else buffer.end
+        data = buffer.data()
+        self._apply_labels(key[0], buffer, data, reference)
         return compute_window(
             reference,
-            buffer.data(),
+            data,
             self.detection,
             model=key[0],
             version=key[1],
@@ -153,6 +189,24 @@ class DriftMonitor:
             start=buffer.opened if self.window.by == "time" else buffer.start,
             end=end,
         )
+
+    def _apply_labels(self, model: str, buffer: _Buffer, data: WindowData, reference: ReferenceProfile) -> None:
+        known = self._labels.get(model)
+        if not known or data.labels is None:
+            return
+        for request_id, first, row, rows in buffer.requests:
+            given = known.get(request_id)
+            if not given:
+                continue
+            whole = given.get(None)
+            values = [given.get(first + i, whole) for i in range(rows)]
+            if reference.task is Task.REGRESSION:
+                filled = np.asarray([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+            else:
+                filled = _class_indices(values, reference.class_labels, missing=np.nan)
+            target = data.labels[row : row + rows]
+            # Labels carried by the prediction event itself win over feedback.
+            data.labels[row : row + rows] = np.where(np.isnan(target), filled, target)
 
 
 def to_window_data(

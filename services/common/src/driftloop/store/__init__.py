@@ -3,6 +3,7 @@
 SQLite embedded, PostgreSQL in clusters. Needs the ``driftloop[store]`` extra.
 """
 
+from driftloop.store.drift import DriftMetric, RuleFiring, RuleState
 from driftloop.store.engine import make_engine
 
 # Every table module is imported here, so that Base.metadata always describes the whole schema.
@@ -11,4 +12,15 @@ from driftloop.store.migrate import upgrade
 from driftloop.store.settings import StoreSettings
 from driftloop.store.writer import WriteResult, count_rows, write_batch
 
-__all__ = ["RetrainJob", "StoreSettings", "WriteResult", "count_rows", "make_engine", "upgrade", "write_batch"]
+__all__ = [
+    "DriftMetric",
+    "RetrainJob",
+    "RuleFiring",
+    "RuleState",
+    "StoreSettings",
+    "WriteResult",
+    "count_rows",
+    "make_engine",
+    "upgrade",
+    "write_batch",
+]
