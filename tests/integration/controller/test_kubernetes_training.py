@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import yaml
 from controller_harness import KUBE_TOKEN, SECRET, running, wait_for
-from pydantic import Field
 from standins import FeaturesStandIn, KubernetesJobsStandIn, serve
 
 from driftloop import webhook
@@ -27,12 +26,6 @@ pytestmark = pytest.mark.anyio
 IMAGE = "driftloopacr.azurecr.io/driftloop-retrain-controller:0123abc"
 
 
-class SettingsWithTrainingJob(ControllerSettings):
-    """ControllerSettings with the ``training_job`` group (the one line settings.py is to carry)."""
-
-    training_job: TrainingJobSettings = Field(default_factory=TrainingJobSettings)
-
-
 @pytest.fixture
 def jobs_api() -> Iterator[tuple[KubernetesJobsStandIn, str]]:
     stand_in = KubernetesJobsStandIn(token=KUBE_TOKEN)
@@ -41,7 +34,7 @@ def jobs_api() -> Iterator[tuple[KubernetesJobsStandIn, str]]:
     stand_in.join()
 
 
-def job_settings(settings: ControllerSettings, url: str, token: str, tmp_path: Path) -> SettingsWithTrainingJob:
+def job_settings(settings: ControllerSettings, url: str, token: str, tmp_path: Path) -> ControllerSettings:
     training_job = TrainingJobSettings(
         mode="kubernetes-job",
         image=IMAGE,
@@ -55,7 +48,7 @@ def job_settings(settings: ControllerSettings, url: str, token: str, tmp_path: P
         host=url,
         token=token,
     )
-    return SettingsWithTrainingJob(**settings.model_dump(), training_job=training_job)
+    return settings.model_copy(update={"training_job": training_job})
 
 
 async def fire(client: object, key: str = "firing-k8s") -> str:

@@ -96,19 +96,6 @@ def test_error_with_json_prints_the_error_document(runner: CliRunner, tmp_path: 
     assert json.loads(result.stdout)["error"]["code"] == "invalid_data"
 
 
-def test_demo_trains_the_credit_model_and_shows_the_registry(
-    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DRIFTLOOP_REGISTRY__PATH", str(tmp_path / "models"))
-    result = runner.invoke(app, ["demo", "--time-budget", "1"])
-    assert result.exit_code == 0, result.output
-    assert (tmp_path / ".driftloop" / "credit.csv").is_file()
-    assert (tmp_path / "models" / "credit" / "versions" / "1" / "model.onnx").is_file()
-    assert "Leaderboard" in result.stdout
-    assert "Registry" in result.stdout
-
-
 def test_task_flag_trains_a_regression(runner: CliRunner, credit_csv: Path, tmp_path: Path) -> None:
     result = runner.invoke(
         app,

@@ -1,19 +1,23 @@
-"""``driftloop demo``: for now, the training step of the loop on the bundled credit data.
+"""``driftloop demo``: the whole loop on one machine (what ``make demo`` runs).
 
-``train_demo_model`` is the step the full demo (scoring, drift, retraining) calls first.
+Trains the credit model, starts the four services, sends traffic with feedback, injects a concept
+drift and tells the story until a retrained model answers (``driftloop.demo.loop``). Exits 1 if
+the loop did not close or a scoring request failed. ``train_demo_model`` is its first step, also
+used by ``driftloop up``.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from driftloop.cli.common import RegistryOption, err, handle_errors, out, registry_at
-from driftloop.cli.render import models_table
-from driftloop.cli.train import SweepDisplay, show_training
+from driftloop.cli.common import err, handle_errors, out
+from driftloop.cli.train import SweepDisplay
 from driftloop.registry import Registry
 from driftloop.settings import DEFAULT_HOME
 
@@ -45,11 +49,32 @@ def train_demo_model(
 
 @handle_errors
 def demo(
-    time_budget: Annotated[float, typer.Option(help="Seconds of search.")] = 30.0,
-    registry: RegistryOption = None,
+    home: Annotated[Path, typer.Option(help="Demo home, wiped first.")] = DEFAULT_HOME / "demo",
+    time_budget: Annotated[float, typer.Option(help="Seconds of search for the first model.")] = 20.0,
+    retrain_budget: Annotated[float, typer.Option(help="Seconds of search for the retrained model.")] = 15.0,
 ) -> None:
-    """Train the sample credit model, then show the leaderboard and the registry."""
-    store = registry_at(registry)
-    result = train_demo_model(store, time_budget=time_budget, console=err)
-    show_training(result.documents["metrics"], store, DEMO_MODEL, result.bundle.version if result.bundle else None)
-    out.print(models_table(store))
+    """Train, serve, drift, retrain, promote: the whole loop on 127.0.0.1, then stop everything."""
+    from driftloop.demo.loop import LoopConfig, run_loop
+    from driftloop.demo.report import write_demo_report
+    from driftloop.demo.supervisor import stop_on_sigterm
+
+    stop_on_sigterm()
+    config = LoopConfig(home=home.resolve(), train_budget=time_budget, retrain_budget=retrain_budget)
+    started = time.monotonic()
+    try:
+        outcome = run_loop(config, out)
+    except KeyboardInterrupt:
+        err.print("[bold red]interrupted:[/] every service was stopped")
+        raise typer.Exit(code=130) from None
+    report = write_demo_report(config.home, out, outcome.store_url)
+    minutes, seconds = divmod(time.monotonic() - started, 60)
+    if not outcome.closed:
+        err.print(f"[bold red]The loop did not close:[/] {escape(outcome.reason)}")
+        for failure in outcome.failures:
+            err.print(f"  {escape(failure)}")
+        raise typer.Exit(code=1)
+    out.print(
+        f"[bold green]The loop closed[/] in {int(minutes)} min {seconds:.0f} s: drift detected, "
+        f"version {outcome.promoted_version} trained, promoted and serving, 0 failed requests."
+        + (f" Report: {report}" if report else "")
+    )

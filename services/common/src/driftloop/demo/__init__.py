@@ -1,0 +1,1 @@
+"""The whole loop on one machine: services as processes, demo traffic, the narrative."""

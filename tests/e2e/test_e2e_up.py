@@ -1,0 +1,61 @@
+"""``driftloop up`` as a user runs it: trains the sample model when there is none, starts the four
+services, and stops every one of them on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from driftloop.demo.supervisor import Ports
+from driftloop.registry import Registry
+
+pytestmark = pytest.mark.slow
+START_DEADLINE_S = 120.0
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_up_starts_the_four_services_and_stops_them_on_sigterm(tmp_path: Path, ports: Ports) -> None:
+    # `up` numbers the ports from --base-port; take four consecutive free ones from the fixture's first.
+    base = ports.scoring
+    all_ports = [base, base + 1, base + 2, base + 3]
+    if any(_port_open(port) for port in all_ports):
+        pytest.skip("the four consecutive ports after a free one are not all free")
+    home = tmp_path / "home"
+    command = [sys.executable, "-m", "driftloop.cli.main", "up", "--home", str(home)]
+    command += ["--time-budget", "3", "--base-port", str(base)]
+    log = (tmp_path / "up.log").open("wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + START_DEADLINE_S
+        with httpx.Client(timeout=2.0) as client:
+            while "Ready." not in (tmp_path / "up.log").read_text() and time.monotonic() < deadline:
+                assert process.poll() is None, (tmp_path / "up.log").read_text()
+                time.sleep(0.2)  # polling the output of another process
+            output = (tmp_path / "up.log").read_text()
+            assert "Ready." in output, output
+            assert client.get(f"http://127.0.0.1:{base}/v2/health/ready").status_code == 200
+            for port in all_ports[1:]:
+                assert client.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+            models = client.get(f"http://127.0.0.1:{base}/v1/models").json()
+        assert "credit" in str(models)
+        assert Registry(home / "registry").aliases("credit")["champion"] == 1
+        for port in all_ports:
+            assert f":{port}" in output
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+        log.close()
+    assert code == 0, (tmp_path / "up.log").read_text()
+    assert not any(_port_open(port) for port in all_ports)
