@@ -18,6 +18,7 @@ from driftloop.errors import DriftloopError, UnauthorizedError
 from driftloop.store.engine import make_engine
 from driftloop.store.migrate import upgrade
 from driftloop_controller.controller import Controller
+from driftloop_controller.dashboard import dashboard_router
 from driftloop_controller.metrics import WEBHOOKS
 from driftloop_controller.settings import ControllerSettings
 
@@ -120,4 +121,5 @@ def create_app(settings: ControllerSettings | None = None) -> FastAPI:
     async def rollback(name: str, controller: ControllerDep, body: RollbackBody | None = None) -> dict[str, Any]:
         return await controller.rollback(name, (body or RollbackBody()).reason)
 
+    app.include_router(dashboard_router())
     return app

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from driftloop.settings import ServiceSettings
 from driftloop.store.settings import StoreSettings
 from driftloop_controller.azure_devops import AzureDevOpsSettings
+from driftloop_controller.kubernetes_job_settings import TrainingJobSettings
 
 DEFAULT_PORT = 8083
 
@@ -25,6 +26,13 @@ class WebhookSecretSettings(BaseModel):
 class AuthSettings(BaseModel):
     admin_token: str = ""
     """Bearer token required by promote, rollback and cancel; empty leaves them open."""
+
+
+class DashboardSettings(BaseModel):
+    """``DRIFTLOOP_DASHBOARD__*``: the read-only dashboard at ``/dashboard``."""
+
+    token: str = ""
+    """Token the dashboard and its JSON API require (Bearer header or ``?token=``); empty leaves them open."""
 
 
 class FeaturesSettings(BaseModel):
@@ -92,6 +100,8 @@ class ControllerSettings(ServiceSettings):
     """Admin token of the state-changing routes."""
     features: FeaturesSettings = Field(default_factory=FeaturesSettings)
     """Where training sets come from."""
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    """The read-only dashboard's token."""
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     """How long and what to search when retraining."""
     gate: GateSettings = Field(default_factory=GateSettings)
@@ -102,3 +112,5 @@ class ControllerSettings(ServiceSettings):
     """Kubernetes rolling update after a promotion."""
     azure_devops: AzureDevOpsSettings = Field(default_factory=AzureDevOpsSettings)
     """Hand retrains to the Azure DevOps retrain pipeline instead (when configured)."""
+    training_job: TrainingJobSettings = Field(default_factory=TrainingJobSettings)
+    """Where a retrain's training runs: in process, or as a Kubernetes Job (DRIFTLOOP_TRAINING_JOB__*)."""

@@ -6,8 +6,10 @@ import typer
 
 from driftloop.cli import registry
 from driftloop.cli.demo import demo
+from driftloop.cli.report import report
 from driftloop.cli.serve import serve
 from driftloop.cli.train import train
+from driftloop.cli.up import up
 
 app = typer.Typer(
     name="driftloop",
@@ -19,6 +21,8 @@ app.command()(train)
 app.add_typer(registry.app, name="registry")
 app.command()(demo)
 app.command()(serve)
+app.command()(up)
+app.command()(report)
 
 
 @app.command()

@@ -1,0 +1,62 @@
+"""The JSON endpoints behind the charts, over real HTTP: the token, the aggregates, clear 4xx for bad input."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from conftest import TOKEN
+from dashboard_loop import LABELLED_PHASE1, LABELLED_PHASE2, RECORDS_PER_REQUEST, LoopStore
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def test_every_route_but_the_library_needs_the_token(controller_url: str) -> None:
+    for path in (
+        "/dashboard",
+        "/dashboard/models/credit",
+        "/dashboard/api/models",
+        "/dashboard/api/models/credit/volume",
+    ):
+        answer = httpx.get(f"{controller_url}{path}", follow_redirects=False)
+        assert answer.status_code == 401, path
+        assert answer.json()["error"]["code"] == "unauthorized"
+    assert (
+        httpx.get(f"{controller_url}/dashboard/api/models", headers={"Authorization": "Bearer wrong"}).status_code
+        == 401
+    )
+    assert httpx.get(f"{controller_url}/dashboard/assets/plotly.min.js").status_code == 200
+
+
+def test_aggregates_add_up_to_what_the_loop_stored(loop_store: LoopStore, controller_url: str) -> None:
+    base = f"{controller_url}/dashboard/api/models/credit"
+    volume = httpx.get(f"{base}/volume", headers=AUTH).json()
+    assert sum(volume["requests"]) == loop_store.requests
+    assert sum(volume["rejected"]) == 4
+    performance = httpx.get(f"{base}/performance", params={"token": TOKEN}).json()
+    assert performance["total_labelled"] == (LABELLED_PHASE1 + LABELLED_PHASE2) * RECORDS_PER_REQUEST
+    assert all(0.0 <= c <= 1.0 for c in performance["coverage"])
+    drift = httpx.get(f"{base}/drift", headers=AUTH).json()
+    assert "income" in drift["columns"]
+    assert len(drift["psi"]) == len(drift["columns"])
+    timeline = httpx.get(f"{base}/timeline", headers=AUTH).json()
+    assert [m["kind"] for m in timeline["moves"]] == ["promotion"]
+    [job] = timeline["jobs"]
+    assert job["outcome"] == "promoted"
+    assert job["ci"][0] <= job["gain"] <= job["ci"][1]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "field"),
+    [
+        ("/credit/volume", {"since": "yesterday-ish"}, 422, "since"),
+        ("/credit/volume", {"since": "2030-01-02T00:00:00Z", "until": "2030-01-01T00:00:00Z"}, 422, "until"),
+        ("/credit/nonsense", {}, 404, "chart"),
+        ("/churn/volume", {}, 404, "name"),
+    ],
+)
+def test_bad_requests_get_a_4xx_naming_the_field(
+    controller_url: str, path: str, params: dict[str, str], status: int, field: str
+) -> None:
+    answer = httpx.get(f"{controller_url}/dashboard/api/models{path}", params=params, headers=AUTH)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["error"]["details"]["field"] == field
