@@ -1,0 +1,46 @@
+"""Scoring with telemetry to Kafka on vs off, in one run (issue 4's overhead figure).
+
+Starts a single-node Kafka broker (KRaft, the jars of ``tools/setup.d/20-kafka.sh``, the same
+server class the integration tests use), then runs ``run.py`` with only the driftloop service,
+once publishing to that broker and once with ``DRIFTLOOP_TELEMETRY=false``, interleaved round by
+round. Prints the two rows and the overhead; asserts nothing.
+
+    .venv/bin/python bench/scoring/kafka.py [run.py options, e.g. --rounds 3 --seconds 15]
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from integration_servers import KafkaServer  # noqa: E402
+from run import main as run_main  # noqa: E402
+
+
+def main(argv: list[str]) -> int:
+    with tempfile.TemporaryDirectory(prefix="driftloop-bench-kafka-") as work:
+        broker = KafkaServer(Path(work))
+        broker.start()
+        try:
+            return run_main(
+                [
+                    "--only",
+                    "e",
+                    "--telemetry-off",
+                    "DRIFTLOOP_TELEMETRY=false",
+                    "--service-env",
+                    f"DRIFTLOOP_BUS__URL=kafka://{broker.bootstrap}/scoring-bench",
+                    *argv,
+                ]
+            )
+        finally:
+            broker.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
