@@ -1,7 +1,8 @@
 """How long the dashboard takes over a big store: N days of traffic at R requests/s (default: a week at 100/s).
 
 Fills a SQLite store (the embedded default) with SQL bulk inserts (a recursive CTE: one row per
-request, 10 % of them labelled, drift windows of 1000 records with 17 columns), registers a tiny
+request, 10 % of them labelled, drift windows of 1000 records with 17 columns), rolls the rows up
+per minute into traffic_minutes in SQL (what write_batch does as it stores them), registers a tiny
 real model so that the registry has the versions, then measures:
 - each JSON endpoint behind the page (median of --repeat calls, in process, over the full range),
 - the page in headless Chromium: from navigation to every chart drawn (``data-state=ready``).
@@ -34,6 +35,8 @@ def fill(engine: object, days: float, rate: float, start: datetime) -> dict[str,
     requests = int(days * 86400 * rate)
     epoch = start.timestamp()
     half = requests // 2
+    # Times in SQLAlchemy's SQLite format (6 fractional digits), as write_batch stores them: the
+    # store compares times as text, so a shorter format would sort a row before its own minute.
     with engine.begin() as c:  # type: ignore[attr-defined]
         c.execute(text("PRAGMA synchronous=OFF"))
         c.execute(
@@ -43,10 +46,10 @@ def fill(engine: object, days: float, rate: float, start: datetime) -> dict[str,
             INSERT INTO predictions (event_id, record_index, model, version, request_id, time, source, record,
                                      prediction, probabilities, latency_ms, unseen, stored_at)
             SELECT 'e' || i, 0, 'credit', CASE WHEN i < :half THEN 1 ELSE 2 END, 'r' || i,
-                   strftime('%Y-%m-%d %H:%M:%f', :epoch + i / :rate, 'unixepoch'), 'bench', '{}',
+                   strftime('%Y-%m-%d %H:%M:%f', :epoch + i / :rate, 'unixepoch') || '000', 'bench', '{}',
                    CASE WHEN abs(random()) % 4 = 0 THEN '1' ELSE '0' END, NULL,
                    0.3 + (abs(random()) % 2000) / 1000.0, NULL,
-                   strftime('%Y-%m-%d %H:%M:%f', :epoch + i / :rate, 'unixepoch')
+                   strftime('%Y-%m-%d %H:%M:%f', :epoch + i / :rate, 'unixepoch') || '000'
             FROM seq
             """
             ),
@@ -89,11 +92,40 @@ def fill(engine: object, days: float, rate: float, start: datetime) -> dict[str,
                         "scale": scale,
                     },
                 )
+        roll_up(c)
         counts = {
             t: c.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
-            for t in ("predictions", "feedback", "drift_metrics")
+            for t in ("predictions", "feedback", "drift_metrics", "traffic_minutes")
         }
     return counts
+
+
+def roll_up(c: object) -> None:
+    """Fill traffic_minutes from the generated rows in SQL, as write_batch would have (store/rollup.py).
+
+    Same minute format as SQLAlchemy's SQLite DateTime, same latency bins (floor(ln(ms + 0.001) * 20 + 0.5)),
+    labels keyed by their JSON text; the bench's predictions are the numbers 0 / 1, so they also sum.
+    """
+    minute = "strftime('%Y-%m-%d %H:%M:00.000000', time)"
+    statements = [
+        f"""CREATE TEMP TABLE lat AS SELECT model, version, {minute} AS minute,
+                   CAST(floor(ln(latency_ms + 0.001) * 20 + 0.5) AS INTEGER) AS bin, count(*) AS n
+            FROM predictions WHERE record_index = 0 GROUP BY 1, 2, 3, 4""",
+        f"""CREATE TEMP TABLE lab AS SELECT model, version, {minute} AS minute, prediction AS label, count(*) AS n,
+                   sum(CAST(prediction AS REAL)) AS total
+            FROM predictions GROUP BY 1, 2, 3, 4""",
+        """CREATE TEMP TABLE lat_json AS SELECT model, version, minute, sum(n) AS requests,
+                   json_group_object(bin, n) AS bins FROM lat GROUP BY 1, 2, 3""",
+        """CREATE TEMP TABLE lab_json AS SELECT model, version, minute, sum(n) AS records, sum(total) AS value_sum,
+                   json_group_object(label, n) AS labels FROM lab GROUP BY 1, 2, 3""",
+        """INSERT INTO traffic_minutes (model, version, minute, requests, records, rejected, latency_bins,
+                                        label_counts, value_sum, value_count)
+           SELECT b.model, b.version, b.minute, coalesce(t.requests, 0), b.records, 0, coalesce(t.bins, '{}'),
+                  b.labels, b.value_sum, b.records
+           FROM lab_json b LEFT JOIN lat_json t USING (model, version, minute)""",
+    ]
+    for statement in statements:
+        c.execute(text(statement))  # type: ignore[attr-defined]
 
 
 def tiny_registry(root: Path, promoted_at: datetime) -> Registry:

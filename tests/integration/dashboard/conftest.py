@@ -7,10 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dashboard_loop import LoopStore, build_loop_store, service
+from dashboard_loop import TOKEN, LoopStore, build_loop_store, service
 from integration_servers import free_port
-
-TOKEN = "dashboard-read-token"
 
 
 @pytest.fixture(scope="session")

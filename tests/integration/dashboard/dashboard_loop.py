@@ -49,6 +49,10 @@ rules:
   - {name: feature-drift, statistic: drift, columns: any, consecutive: 1, cooldown: 1h, action: alert}
 """
 
+# The dashboard read token of the test services; here rather than in conftest.py, which is not
+# importable by name when other test directories with a conftest.py are collected in the same run.
+TOKEN = "dashboard-read-token"
+
 
 @dataclass(frozen=True)
 class LoopStore:

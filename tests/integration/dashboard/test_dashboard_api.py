@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import TOKEN
-from dashboard_loop import LABELLED_PHASE1, LABELLED_PHASE2, RECORDS_PER_REQUEST, LoopStore
+from dashboard_loop import LABELLED_PHASE1, LABELLED_PHASE2, RECORDS_PER_REQUEST, TOKEN, LoopStore
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

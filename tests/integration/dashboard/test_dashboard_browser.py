@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from browser import chart_traces, chromium, console_errors, wait_rendered
-from conftest import TOKEN
-from dashboard_loop import PHASE2_REQUESTS, LoopStore
+from dashboard_loop import PHASE2_REQUESTS, TOKEN, LoopStore
 
 TIME_CHARTS = ("chart-volume", "chart-latency", "chart-predictions", "chart-performance", "chart-drift-heatmap")
 

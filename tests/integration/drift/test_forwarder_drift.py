@@ -54,6 +54,8 @@ def test_a_drift_free_stream_raises_no_retrain_and_writes_every_window(
             await publish(settings.bus, events)
             async with forwarder(settings) as app:
                 await wait_until(lambda: windows_done(engine)() == 40, "40 drift windows", within_s=90)
+                # A window's rows are committed just before the watch counts it: wait for both.
+                await wait_until(lambda: app.state.drift.stats.windows == 40, "the watch to count 40 windows")
                 transport = httpx.ASGITransport(app=app)
                 async with httpx.AsyncClient(transport=transport, base_url="http://forwarder") as client:
                     health = (await client.get("/healthz")).json()

@@ -79,3 +79,44 @@ def test_feedback_joins_its_prediction_whichever_arrives_first(engine: Engine, l
 def test_request_level_feedback_labels_every_record(engine: Engine) -> None:
     write_batch(engine, batch_of(make_prediction(3, records=4), make_feedback(3), make_prediction(4)))
     assert [row["record_index"] for row in labelled_predictions(engine, "credit")] == [0, 1, 2, 3]
+
+
+def test_a_batch_delivered_twice_is_rolled_up_once(engine: Engine) -> None:
+    second = make_prediction(2)
+    batch = batch_of(make_prediction(1, records=3), second, make_rejected(1))
+    write_batch(engine, batch)
+    write_batch(engine, batch)
+    write_batch(engine, batch_of(second, make_prediction(3, records=2), offset=10))  # one old, one new event
+    with engine.connect() as connection:
+        totals = connection.execute(
+            text("SELECT sum(requests), sum(records), sum(rejected) FROM traffic_minutes")
+        ).one()
+    assert tuple(totals) == (3, 6, 1)
+
+
+def test_an_event_twice_in_one_batch_is_rolled_up_once(engine: Engine) -> None:
+    event = make_prediction(1, records=2)
+    write_batch(engine, batch_of(event, event))
+    with engine.connect() as connection:
+        totals = connection.execute(text("SELECT sum(requests), sum(records) FROM traffic_minutes")).one()
+    assert tuple(totals) == (1, 2)
+
+
+def test_upgrading_a_store_with_traffic_rolls_its_rows_up(tmp_path: Path) -> None:
+    from sqlalchemy import insert
+
+    from driftloop.store.models import Prediction, Rejected
+    from driftloop.store.writer import batch_rows
+
+    engine = make_engine(StoreSettings(url=f"sqlite:///{tmp_path / 'old.db'}"))
+    upgrade(engine, "0003_drift")  # before the rollup: rows written the old way, then the upgrade
+    rows = batch_rows(batch_of(make_prediction(1, records=3), make_prediction(2), make_rejected(1)))
+    with engine.begin() as connection:
+        connection.execute(insert(Prediction), rows["predictions"])
+        connection.execute(insert(Rejected), rows["rejected"])
+    upgrade(engine)
+    with engine.connect() as connection:
+        totals = connection.execute(
+            text("SELECT sum(requests), sum(records), sum(rejected) FROM traffic_minutes")
+        ).one()
+    assert tuple(totals) == (2, 4, 1)

@@ -2,7 +2,8 @@
 
 Buckets are by prediction time, so a bucket's coverage is the share of its records that have a
 label by now; recent buckets fill in as feedback arrives. The join is that of the
-``labelled_predictions`` view (see docs/reporting.md).
+``labelled_predictions`` view (see docs/reporting.md); the records per bucket (coverage's
+denominator) come from the per-minute rollup when the buckets are a minute or more.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Float, and_, case, cast, func, or_, select
 
+from driftloop.report.minutes import bucket_counts, uses_rollup
 from driftloop.report.timerange import TimeRange, bucket, json_number
 from driftloop.store.models import Feedback, Prediction
 
@@ -39,8 +41,12 @@ def performance(engine: Engine, model: str, rng: TimeRange, *, regression: bool 
         .group_by(b)
     )
     totals = select(b, func.count()).where(in_range).group_by(b)
+    if uses_rollup(rng):  # the coverage's denominator: records per bucket, from the per-minute rollup
+        records = {key: counts.records for key, counts in bucket_counts(engine, model, rng).items() if counts.records}
+    else:
+        with engine.connect() as connection:
+            records = {int(key): int(count) for key, count in connection.execute(totals)}
     with engine.connect() as connection:
-        records = {int(key): int(count) for key, count in connection.execute(totals)}
         scored = {int(key): (int(count), value) for key, count, value in connection.execute(labelled)}
     keys = sorted(records)
     return {

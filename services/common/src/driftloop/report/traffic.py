@@ -1,27 +1,30 @@
 """Traffic aggregates: request volume, latency percentiles, and the distribution of predictions.
 
+Buckets of a minute or more are read from the per-minute rollup ``traffic_minutes`` (minutes.py;
+a week is ~10 000 rows instead of ~60 M predictions); shorter buckets, i.e. ranges under ~75
+minutes, from the raw rows, grouped in SQL. Both give the same figures: exact counts, and
+latency percentiles from the same log-scale histogram (bins 5 % wide, store/rollup.py).
+
 Latency is per request (every record of a request carries the request's latency), so it is read
-from the rows with ``record_index = 0``. Percentiles come from a log-scale histogram built in
-SQL (bins 5 % wide), which SQLite and PostgreSQL compute alike; a percentile is the centre of its
-bin, so it is within about 2.5 % of the exact value.
+from the rows with ``record_index = 0``. A percentile is the centre of its bin, so it is within
+about 2.5 % of the exact value.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from sqlalchemy import Engine, Integer, cast, func, select
 
+from driftloop.report.minutes import bucket_counts, uses_rollup
 from driftloop.report.timerange import TimeRange, bucket, json_number
 from driftloop.store.models import Prediction, Rejected
+from driftloop.store.rollup import BINS_PER_E, MAX_LABELS, MinuteCounts, bin_latency, label_of
 
-BINS_PER_E = 20  # bin width exp(1/20): about 5 %
 PERCENTILES = (0.5, 0.95, 0.99)
-MAX_CLASSES = 20  # more distinct predictions than this: treated as a regression (mean per bucket)
+MAX_CLASSES = MAX_LABELS  # more distinct predictions than this: treated as a regression (mean per bucket)
 
 
 def _in_range(column: Any, rng: TimeRange) -> Any:
@@ -30,6 +33,9 @@ def _in_range(column: Any, rng: TimeRange) -> Any:
 
 def volume(engine: Engine, model: str, rng: TimeRange) -> dict[str, Any]:
     """Requests, records and refused requests per bucket."""
+    if uses_rollup(rng):
+        per_bucket = bucket_counts(engine, model, rng)
+        return _volume_result(rng, {k: [c.requests, c.records, c.rejected] for k, c in per_bucket.items()})
     dialect = engine.dialect.name
     b = bucket(Prediction.time, rng.step, dialect).label("b")
     scored = (
@@ -46,6 +52,10 @@ def volume(engine: Engine, model: str, rng: TimeRange) -> dict[str, Any]:
             counts[int(key)][1] = int(records)
         for key, rejected in connection.execute(refused):
             counts[int(key)][2] = int(rejected)
+    return _volume_result(rng, counts)
+
+
+def _volume_result(rng: TimeRange, counts: dict[int, list[int]]) -> dict[str, Any]:
     keys = sorted(counts)
     return {
         **rng.to_dict(),
@@ -59,10 +69,14 @@ def volume(engine: Engine, model: str, rng: TimeRange) -> dict[str, Any]:
 
 def latency(engine: Engine, model: str, rng: TimeRange) -> dict[str, Any]:
     """p50 / p95 / p99 of the request latency (ms) per bucket."""
+    if uses_rollup(rng):
+        per_bucket = bucket_counts(engine, model, rng)
+        bins = {k: {int(b): n for b, n in c.latency_bins.items()} for k, c in per_bucket.items() if c.requests}
+        return _latency_result(rng, bins)
     dialect = engine.dialect.name
     b = bucket(Prediction.time, rng.step, dialect).label("b")
-    # ln(0) is undefined: a latency of 0 ms falls in the lowest bin.
-    log_bin = cast(func.round(func.ln(Prediction.latency_ms + 0.001) * BINS_PER_E), Integer).label("bin")
+    # ln(0) is undefined: a latency of 0 ms falls in the lowest bin. floor(x + 0.5), as rollup.latency_bin.
+    log_bin = cast(func.floor(func.ln(Prediction.latency_ms + 0.001) * BINS_PER_E + 0.5), Integer).label("bin")
     query = (
         select(b, log_bin, func.count())
         .where(Prediction.model == model, Prediction.record_index == 0, _in_range(Prediction.time, rng))
@@ -72,6 +86,10 @@ def latency(engine: Engine, model: str, rng: TimeRange) -> dict[str, Any]:
     with engine.connect() as connection:
         for key, bin_, count in connection.execute(query):
             histograms[int(key)][int(bin_)] = int(count)
+    return _latency_result(rng, histograms)
+
+
+def _latency_result(rng: TimeRange, histograms: dict[int, dict[int, int]]) -> dict[str, Any]:
     keys = sorted(histograms)
     series: dict[str, list[float | None]] = {f"p{round(q * 100)}": [] for q in PERCENTILES}
     for key in keys:
@@ -88,12 +106,14 @@ def _percentile(histogram: dict[int, int], q: float) -> float | None:
     for bin_ in sorted(histogram):
         seen += histogram[bin_]
         if seen >= q * total:
-            return round(max(math.exp(bin_ / BINS_PER_E) - 0.001, 0.0), 3)
+            return bin_latency(bin_)
     return None  # unreachable: the last bin reaches the total
 
 
 def predictions(engine: Engine, model: str, rng: TimeRange) -> dict[str, Any]:
     """Share of each predicted class per bucket (classifiers), or the mean prediction (regressors)."""
+    if uses_rollup(rng):
+        return {**rng.to_dict(), **_rollup_predictions(bucket_counts(engine, model, rng), rng)}
     dialect = engine.dialect.name
     b = bucket(Prediction.time, rng.step, dialect).label("b")
     in_range = (Prediction.model == model) & _in_range(Prediction.time, rng)
@@ -116,6 +136,20 @@ def predictions(engine: Engine, model: str, rng: TimeRange) -> dict[str, Any]:
     }
 
 
+def _rollup_predictions(per_bucket: dict[int, MinuteCounts], rng: TimeRange) -> dict[str, Any]:
+    keys = sorted(k for k, c in per_bucket.items() if c.records)
+    label_counts = [per_bucket[k].label_counts for k in keys]
+    labels = {label for counts in label_counts if counts is not None for label in counts}
+    if None not in label_counts and len(labels) <= MAX_CLASSES:
+        rows = [
+            (k, label, n) for k, counts in zip(keys, label_counts, strict=True) if counts for label, n in counts.items()
+        ]
+        return _shares(rows, rng)
+    # Past MAX_CLASSES labels in a minute the rollup keeps only the sum: a regression, as on the raw rows.
+    means = [per_bucket[k].value_sum / per_bucket[k].value_count if per_bucket[k].value_count else None for k in keys]
+    return {"kind": "mean", "time": [rng.bucket_time(k) for k in keys], "mean": means}
+
+
 def _shares(rows: Sequence[Any], rng: TimeRange) -> dict[str, Any]:
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     labels: set[str] = set()
@@ -131,6 +165,4 @@ def _shares(rows: Sequence[Any], rng: TimeRange) -> dict[str, Any]:
 
 def _label(prediction: Any) -> str:
     # SQLite returns the decoded JSON value; a label is shown as its JSON text without quotes.
-    if isinstance(prediction, str):
-        return prediction
-    return orjson.dumps(prediction).decode()
+    return label_of(prediction)

@@ -9,6 +9,7 @@ from driftloop.store.engine import make_engine
 # Every table module is imported here, so that Base.metadata always describes the whole schema.
 from driftloop.store.jobs import RetrainJob
 from driftloop.store.migrate import upgrade
+from driftloop.store.rollup import TrafficMinute
 from driftloop.store.settings import StoreSettings
 from driftloop.store.writer import WriteResult, count_rows, write_batch
 
@@ -18,6 +19,7 @@ __all__ = [
     "RuleFiring",
     "RuleState",
     "StoreSettings",
+    "TrafficMinute",
     "WriteResult",
     "count_rows",
     "make_engine",

@@ -2,7 +2,9 @@
 
 Every insert is ``INSERT ... ON CONFLICT DO NOTHING`` (PostgreSQL and SQLite alike), so a batch
 delivered twice (the forwarder crashed after the commit, before committing its bus offset)
-stores nothing twice: at-least-once delivery, exactly-once storage.
+stores nothing twice: at-least-once delivery, exactly-once storage. The inserts return the keys
+they stored, and only those rows are added to the per-minute rollup (``traffic_minutes``, in the
+same transaction), so the rollup is exactly-once too.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from driftloop.store.models import DeadLetter, Feedback, Prediction, Rejected
+from driftloop.store.rollup import add_to_rollup, count_minutes
 from driftloop.telemetry.parse import FeedbackData, ParsedBatch, PredictionData, RejectedData
 
 
@@ -93,16 +96,25 @@ _TABLES: dict[str, Table] = {
 }
 
 
+# The tables the per-minute rollup counts: their inserts report which rows were new.
+_ROLLED_UP = ("predictions", "rejected")
+
+
 def _insert_ignoring_duplicates(engine: Engine, table: Table) -> Any:
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     return dialect.insert(table).on_conflict_do_nothing()
 
 
-def _copy_ignoring_duplicates(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def _key_columns(table: Table) -> list[str]:
+    return [c.name for c in table.primary_key.columns]
+
+
+def _copy_ignoring_duplicates(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
     """PostgreSQL: COPY the rows into a temporary twin of the table, then INSERT ... ON CONFLICT DO NOTHING.
 
     Several times faster than row-by-row inserts (the forwarder's throughput hangs on this);
-    the temporary table lives per connection and empties itself at each commit.
+    the temporary table lives per connection and empties itself at each commit. Returns the
+    primary keys of the rows actually inserted.
     """
     columns = [c.name for c in table.columns if c.name in rows[0]]
     json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
@@ -117,25 +129,57 @@ def _copy_ignoring_duplicates(connection: Connection, table: Table, rows: list[d
             copy.write_row(
                 [orjson.dumps(row[c]).decode() if c in json_columns and row[c] is not None else row[c] for c in columns]
             )
-    cursor.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {staging} ON CONFLICT DO NOTHING")
+    keys = ", ".join(_key_columns(table))
+    cursor.execute(
+        f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {staging} ON CONFLICT DO NOTHING RETURNING {keys}"
+    )
+    inserted = {tuple(row) for row in cursor.fetchall()}
     cursor.execute(f"TRUNCATE {staging}")  # a retried batch in the same transaction starts empty
+    return inserted
+
+
+def _insert_returning_keys(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
+    key_columns = [table.c[name] for name in _key_columns(table)]
+    insert = _insert_ignoring_duplicates(connection.engine, table).returning(*key_columns)
+    return {tuple(row) for row in connection.execute(insert, rows)}
+
+
+def _rows_inserted(table: Table, rows: list[dict[str, Any]], inserted: set[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """The offered rows whose keys were inserted, each key once (an event twice in one batch is stored once)."""
+    key_names = _key_columns(table)
+    pending = set(inserted)
+    kept = []
+    for row in rows:
+        key = tuple(row[k] for k in key_names)
+        if key in pending:
+            pending.discard(key)
+            kept.append(row)
+    return kept
 
 
 def write_batch(engine: Engine, batch: ParsedBatch) -> WriteResult:
     """Store a batch in one transaction; returns the rows offered per table (duplicates are ignored)."""
     rows = batch_rows(batch)
     copy = engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
+    stored: dict[str, list[dict[str, Any]]] = {}
     with engine.begin() as connection:
         for name, table_rows in rows.items():
             if not table_rows:
                 continue
+            table = _TABLES[name]
             if copy:
                 try:
-                    _copy_ignoring_duplicates(connection, _TABLES[name], table_rows)
+                    inserted = _copy_ignoring_duplicates(connection, table, table_rows)
                 except Exception as exc:  # raw driver errors: present them as SQLAlchemy's, like every other path
                     raise OperationalError("COPY", None, exc) from exc
+            elif name in _ROLLED_UP:
+                inserted = _insert_returning_keys(connection, table, table_rows)
             else:
-                connection.execute(_insert_ignoring_duplicates(engine, _TABLES[name]), table_rows)
+                connection.execute(_insert_ignoring_duplicates(engine, table), table_rows)
+                continue
+            if name in _ROLLED_UP:
+                stored[name] = _rows_inserted(table, table_rows, inserted)
+        add_to_rollup(connection, count_minutes(stored.get("predictions", []), stored.get("rejected", [])))
     return WriteResult(
         predictions=len(rows["predictions"]),
         feedback=len(rows["feedback"]),

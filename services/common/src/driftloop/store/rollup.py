@@ -1,0 +1,181 @@
+"""Per-minute traffic rollup: ``traffic_minutes``, written with the rows it counts.
+
+One row per model, version and minute: requests, records, refused requests, a latency histogram
+(per request, on fixed log-scale bins 5 % wide: ``bin = floor(ln(ms + 0.001) * 20 + 0.5)``),
+prediction counts per label (up to MAX_LABELS labels, else none) and the sum / count of numeric
+predictions (a regressor's mean). ``write_batch`` updates it in the same transaction as the rows,
+from the rows that insert actually stored, so a redelivered batch counts nothing twice. The
+dashboard reads a week as ~10 000 of these rows instead of ~60 M predictions (docs/reporting.md).
+Created by migration ``0004_traffic_rollup``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import orjson
+from sqlalchemy import Connection, DateTime, Float, Index, Integer, String, Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, mapped_column
+
+from driftloop.store.models import Base, NullableJson, Prediction
+
+BINS_PER_E = 20  # latency bin width exp(1/20): about 5 %
+MAX_LABELS = 20  # more distinct predictions than this in a minute: counted only as a mean
+
+# The short ranges (under ~75 min) and a range's partial edge minutes are read from the raw rows
+# of one model over a time span; migration 0004 creates this index (declared here, next to its
+# reason, so that the models still describe the migrated schema).
+Index("ix_predictions_model_time", Prediction.model, Prediction.time)
+
+
+class TrafficMinute(Base):
+    __tablename__ = "traffic_minutes"
+
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    latency_bins: Mapped[dict[str, int] | None] = mapped_column(NullableJson, nullable=True)
+    """Requests per latency bin (keys are the bin numbers as text)."""
+    label_counts: Mapped[dict[str, int] | None] = mapped_column(NullableJson, nullable=True)
+    """Records per predicted label (its JSON text, unquoted for strings); NULL past MAX_LABELS."""
+    value_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    value_count: Mapped[int] = mapped_column(Integer, default=0)
+    """Sum and count of the numeric predictions (bools excluded)."""
+
+
+def latency_bin(latency_ms: float) -> int:
+    return math.floor(math.log(latency_ms + 0.001) * BINS_PER_E + 0.5)
+
+
+def bin_latency(bin_: int) -> float:
+    """The centre of a latency bin in ms."""
+    return round(max(math.exp(bin_ / BINS_PER_E) - 0.001, 0.0), 3)
+
+
+def label_of(prediction: Any) -> str:
+    return prediction if isinstance(prediction, str) else orjson.dumps(prediction).decode()
+
+
+def minute_of(moment: datetime) -> datetime:
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.replace(second=0, microsecond=0)
+
+
+@dataclass
+class MinuteCounts:
+    requests: int = 0
+    records: int = 0
+    rejected: int = 0
+    latency_bins: dict[str, int] = field(default_factory=dict)
+    label_counts: dict[str, int] | None = field(default_factory=dict)
+    value_sum: float = 0.0
+    value_count: int = 0
+
+    def add_record(self, row: dict[str, Any]) -> None:
+        self.records += 1
+        if row["record_index"] == 0:  # latency is per request: every record of it carries the same
+            self.requests += 1
+            key = str(latency_bin(float(row["latency_ms"])))
+            self.latency_bins[key] = self.latency_bins.get(key, 0) + 1
+        prediction = row["prediction"]
+        if isinstance(prediction, int | float) and not isinstance(prediction, bool):
+            self.value_sum += float(prediction)
+            self.value_count += 1
+        self._count_labels({label_of(prediction): 1})
+
+    def merge(self, other: MinuteCounts) -> None:
+        self.requests += other.requests
+        self.records += other.records
+        self.rejected += other.rejected
+        for key, count in other.latency_bins.items():
+            self.latency_bins[key] = self.latency_bins.get(key, 0) + count
+        if other.label_counts is None:
+            self.label_counts = None
+        else:
+            self._count_labels(other.label_counts)
+        self.value_sum += other.value_sum
+        self.value_count += other.value_count
+
+    def _count_labels(self, counts: dict[str, int]) -> None:
+        if self.label_counts is None:
+            return
+        for label, count in counts.items():
+            self.label_counts[label] = self.label_counts.get(label, 0) + count
+        if len(self.label_counts) > MAX_LABELS:
+            self.label_counts = None
+
+
+Key = tuple[str, int, datetime]
+
+
+def count_minutes(predictions: Iterable[dict[str, Any]], rejected: Iterable[dict[str, Any]]) -> dict[Key, MinuteCounts]:
+    """The rollup increments for newly stored prediction and rejected rows."""
+    minutes: dict[Key, MinuteCounts] = {}
+    for row in predictions:
+        key = (row["model"], int(row["version"]), minute_of(row["time"]))
+        minutes.setdefault(key, MinuteCounts()).add_record(row)
+    for row in rejected:
+        # A request refused before a version was resolved counts under version 0.
+        key = (row["model"], int(row["version"] or 0), minute_of(row["time"]))
+        minutes.setdefault(key, MinuteCounts()).rejected += 1
+    return minutes
+
+
+def add_to_rollup(connection: Connection, minutes: dict[Key, MinuteCounts]) -> None:
+    """Add increments to ``traffic_minutes`` inside the caller's transaction.
+
+    Each minute row is created empty if absent, then read with a row lock (PostgreSQL; SQLite
+    has one writer at a time) and rewritten, so concurrent writers serialise on the row and no
+    increment is lost.
+    """
+    table = cast(Table, TrafficMinute.__table__)
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    for (model, version, minute), increment in sorted(minutes.items()):  # one lock order: no deadlocks
+        keys = {"model": model, "version": version, "minute": minute}
+        empty = {
+            **keys,
+            "requests": 0,
+            "records": 0,
+            "rejected": 0,
+            "latency_bins": {},
+            "label_counts": {},
+            "value_sum": 0.0,
+            "value_count": 0,
+        }
+        connection.execute(dialect.insert(table).values(empty).on_conflict_do_nothing())
+        where = (table.c.model == model) & (table.c.version == version) & (table.c.minute == minute)
+        query = select(table).where(where)
+        if connection.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = connection.execute(query).mappings().one()
+        total = MinuteCounts(
+            requests=row["requests"],
+            records=row["records"],
+            rejected=row["rejected"],
+            latency_bins=dict(row["latency_bins"] or {}),
+            label_counts=dict(row["label_counts"]) if row["label_counts"] is not None else None,
+            value_sum=row["value_sum"],
+            value_count=row["value_count"],
+        )
+        total.merge(increment)
+        connection.execute(
+            update(table)
+            .where(where)
+            .values(
+                requests=total.requests,
+                records=total.records,
+                rejected=total.rejected,
+                latency_bins=total.latency_bins,
+                label_counts=total.label_counts,
+                value_sum=total.value_sum,
+                value_count=total.value_count,
+            )
+        )
