@@ -14,7 +14,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from driftloop.demo.supervisor import Ports
 from driftloop.registry import Registry
 
 pytestmark = pytest.mark.slow
@@ -26,12 +25,27 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_up_starts_the_four_services_and_stops_them_on_sigterm(tmp_path: Path, ports: Ports) -> None:
-    # `up` numbers the ports from --base-port; take four consecutive free ones from the fixture's first.
-    base = ports.scoring
+def four_consecutive_free_ports() -> int:
+    """A base port such that base .. base+3 can all be bound on 127.0.0.1 (`up` numbers from a base)."""
+    for base in range(20_000, 60_000, 97):
+        sockets: list[socket.socket] = []
+        try:
+            for port in range(base, base + 4):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise AssertionError("no four consecutive free ports between 20000 and 60000")
+
+
+def test_up_starts_the_four_services_and_stops_them_on_sigterm(tmp_path: Path) -> None:
+    base = four_consecutive_free_ports()
     all_ports = [base, base + 1, base + 2, base + 3]
-    if any(_port_open(port) for port in all_ports):
-        pytest.skip("the four consecutive ports after a free one are not all free")
     home = tmp_path / "home"
     command = [sys.executable, "-m", "driftloop.cli.main", "up", "--home", str(home)]
     command += ["--time-budget", "3", "--base-port", str(base)]
