@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,18 +17,12 @@ import anyio
 import httpx
 import orjson
 from controller_harness import SECRET, running, wait_for
+from integration_servers import free_port
 from standins import FeaturesStandIn
 
 from driftloop import webhook
 from driftloop.registry import Registry
 from driftloop_controller.settings import ControllerSettings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def start_controller(settings: ControllerSettings, port: int, log: Path) -> subprocess.Popen[bytes]:

@@ -6,7 +6,6 @@ A module of its own because test modules cannot import a conftest.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 import uuid
@@ -150,12 +149,6 @@ class Receiver:
             return JSONResponse({"job": key}, status_code=202)
 
         return Starlette(routes=[Route("/v1/retrain", retrain, methods=["POST"])])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

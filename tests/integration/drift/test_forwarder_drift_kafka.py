@@ -13,13 +13,13 @@ from drift_stream import (
     Scorer,
     credit_frame,
     forwarder,
-    free_port,
     publish,
     rows,
     scalar,
     serving,
     wait_until,
 )
+from integration_servers import free_port
 
 from driftloop.store import make_engine
 from driftloop.store.settings import StoreSettings
