@@ -76,7 +76,7 @@ async def throughput(kafka: KafkaServer, store_url: str, events: int, workdir: P
     forwarder = Forwarder(consumer, engine, ForwardSettings(batch_size=5000), poll_timeout_ms=200)
     began, cpu_began = time.perf_counter(), time.process_time()
     task = asyncio.create_task(forwarder.run())  # the service's pipelined loop
-    while forwarder.stats.records < events:  # noqa: ASYNC110 - the forwarder's counter, polled
+    while forwarder.stats.events < events:  # noqa: ASYNC110 - the forwarder's counter, polled
         await asyncio.sleep(0.005)
     forwarder.stop()
     await task

@@ -39,8 +39,8 @@ STARTUP_DEADLINE_S = 90.0
 # (the bus clients and the store driver a cluster deployment configures).
 FORBIDDEN = {"scoring": ["sklearn", "skl2onnx", "scipy"]}
 REQUIRED = {
-    "scoring": ["onnxruntime", "aiokafka", "azure.eventhub"],
-    "telemetry-forwarder": ["aiokafka", "azure.eventhub", "sqlalchemy", "psycopg"],
+    "scoring": ["onnxruntime", "aiokafka", "cramjam", "azure.eventhub"],
+    "telemetry-forwarder": ["aiokafka", "cramjam", "azure.eventhub", "sqlalchemy", "psycopg"],
     "retrain-controller": ["sklearn", "skl2onnx", "httpx"],
     "feature-engineering": ["sklearn", "pandas"],
 }

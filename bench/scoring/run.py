@@ -54,6 +54,8 @@ class Case:
     script: Path
     handle: servers.Running | None = None
     rounds: list[load.LoadResult] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)
+    """The server's CPU time per request in each round (its whole process group)."""
     error: str | None = None
 
     @property
@@ -138,6 +140,7 @@ def _measure(cases: list[Case], args: argparse.Namespace) -> None:
         for case in cases:
             if not case.handle or case.error:
                 continue
+            cpu_before = servers.group_cpu_seconds(case.handle.process.pid)
             try:
                 result = load.run_wrk(
                     case.handle.predict_url, case.script, seconds=args.seconds, connections=args.connections
@@ -145,10 +148,13 @@ def _measure(cases: list[Case], args: argparse.Namespace) -> None:
             except RuntimeError as exc:
                 case.error = str(exc)
                 continue
+            cpu_us = (servers.group_cpu_seconds(case.handle.process.pid) - cpu_before) / max(result.requests, 1) * 1e6
             case.rounds.append(result)
+            case.cpu_us.append(cpu_us)
             print(
                 f"  {case.label}: {result.requests_per_second:,.0f} req/s, p50 {result.p50_ms:.2f} ms, "
-                f"p99 {result.p99_ms:.2f} ms, non-2xx {result.non_2xx}, socket errors {result.socket_errors}",
+                f"p99 {result.p99_ms:.2f} ms, server CPU {cpu_us:.0f} µs/request, non-2xx {result.non_2xx}, "
+                f"socket errors {result.socket_errors}",
                 flush=True,
             )
     for case in cases:
@@ -173,6 +179,7 @@ def _row(case: Case) -> dict[str, Any]:
         requests_per_second=statistics.median(r.requests_per_second for r in case.rounds),
         p50_ms=statistics.median(r.p50_ms for r in case.rounds),
         p99_ms=statistics.median(r.p99_ms for r in case.rounds),
+        server_cpu_us_per_request=round(statistics.median(case.cpu_us), 1),
         requests=sum(r.requests for r in case.rounds),
         non_2xx=sum(r.non_2xx for r in case.rounds),
         socket_errors=sum(r.socket_errors for r in case.rounds),
@@ -270,16 +277,20 @@ def _report(
 
 
 def _print(report: dict[str, Any]) -> None:
-    print("\n| server | records/request | requests/s | p50 ms | p99 ms | non-2xx | socket errors | rounds (req/s) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print(
+        "\n| server | records/request | requests/s | p50 ms | p99 ms | server CPU µs/request | non-2xx "
+        "| socket errors | rounds (req/s) |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for row in report["results"]:
         if row["error"]:
-            print(f"| ({row['server']}) {row['name']} | {row['records']} | failed | | | | | |")
+            print(f"| ({row['server']}) {row['name']} | {row['records']} | failed | | | | | | |")
             continue
         spread = " / ".join(f"{r['requests_per_second']:,.0f}" for r in row["rounds"])
         print(
             f"| ({row['server']}) {row['name']} | {row['records']} | {row['requests_per_second']:,.0f} | "
-            f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['non_2xx']} | {row['socket_errors']} | {spread} |"
+            f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['server_cpu_us_per_request']:.0f} | "
+            f"{row['non_2xx']} | {row['socket_errors']} | {spread} |"
         )
     for row in report["results"]:
         if row["error"]:

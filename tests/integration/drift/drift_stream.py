@@ -32,6 +32,7 @@ from driftloop.datasets import TARGET, make_credit
 from driftloop.errors import UnauthorizedError
 from driftloop.registry import Bundle
 from driftloop.telemetry.bus import open_producer
+from driftloop.telemetry.bus.base import Message
 from driftloop.telemetry.events import feedback_event, prediction_event
 from driftloop.telemetry.settings import BusSettings
 from driftloop.train.frame import model_frame, onnx_feeds
@@ -119,7 +120,7 @@ async def publish(settings: BusSettings, events: list[dict[str, Any]]) -> None:
     await producer.start()
     try:
         for first in range(0, len(events), 500):
-            await producer.send_batch([(b"credit", orjson.dumps(e)) for e in events[first : first + 500]])
+            await producer.send_batch([Message(b"credit", orjson.dumps(e)) for e in events[first : first + 500]])
     finally:
         await producer.stop()
 

@@ -96,7 +96,8 @@ def test_forwarder_killed_mid_batch_and_restarted_stores_everything_once(
         topic = await new_topic(kafka_broker)
         # This test is about the forwarder, not the spill: a generous send timeout keeps a busy
         # machine's slow first produce from diverting the whole backlog to the spill file.
-        settings = kafka_settings(kafka_broker, topic, tmp_path / "spill", send_timeout_s=60.0)
+        # Small messages (50 events) so that the forwarder's transactions are small and many.
+        settings = kafka_settings(kafka_broker, topic, tmp_path / "spill", send_timeout_s=60.0, events_per_message=50)
         publisher = EventPublisher(settings, "scoring-faults")
         await publisher.start()
         for i in range(total):
@@ -179,7 +180,7 @@ def test_postgres_restarted_under_the_forwarder_is_retried_then_caught_up(
         task = asyncio.create_task(forwarder.run())
         for i in range(1000):
             publisher.publish(prediction(i))
-        await wait_until(lambda: forwarder.stats.records >= 1000, "the first thousand stored")
+        await wait_until(lambda: forwarder.stats.events >= 1000, "the first thousand stored")
         await asyncio.to_thread(postgres_server.stop)
         for i in range(1000, 3000):
             publisher.publish(prediction(i))

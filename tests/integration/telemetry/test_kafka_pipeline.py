@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pipeline_helpers import MODELS, feedback, kafka_settings, new_topic, prediction, rejected, wait_until
 from sqlalchemy import text
 
 from driftloop.store import StoreSettings, count_rows, make_engine, upgrade
 from driftloop.telemetry.bus import open_consumer
 from driftloop.telemetry.publisher import EventPublisher
+from driftloop.telemetry.wire import decode
 from driftloop_forwarder.core import Forwarder
 from driftloop_forwarder.settings import ForwardSettings
 
@@ -61,7 +63,7 @@ def test_every_event_reaches_postgres_once_and_poison_is_dead_lettered(
         await asyncio.gather(*tasks)
         for forwarder in forwarders:
             await forwarder.consumer.stop()
-        return [f.stats.records for f in forwarders]
+        return [f.stats.events for f in forwarders]
 
     per_member = asyncio.run(scenario())
     assert sum(per_member) >= PREDICTIONS + PREDICTIONS // 10 + 21  # redelivery after a rebalance may add some
@@ -72,3 +74,32 @@ def test_every_event_reaches_postgres_once_and_poison_is_dead_lettered(
     assert position.startswith("events-")
     assert "not JSON" in reason
     assert labelled == (PREDICTIONS // 10) * 2
+
+
+def test_events_travel_packed_per_model_with_their_content_type(kafka_broker: str, tmp_path: Path) -> None:
+    """What a foreign consumer sees on the topic: JSON batches keyed by model, labelled as such."""
+
+    async def scenario() -> list[tuple[bytes | None, dict[str, bytes], list[dict[str, Any]]]]:
+        topic = await new_topic(kafka_broker, partitions=1)
+        settings = kafka_settings(kafka_broker, topic, tmp_path / "spill", linger_ms=50)
+        publisher = EventPublisher(settings, "scoring-it")
+        await publisher.start()
+        for i in range(60):  # no await in between: one batch for the sender
+            publisher.publish(prediction(i))
+        await publisher.stop()
+        reader = AIOKafkaConsumer(topic, bootstrap_servers=kafka_broker, auto_offset_reset="earliest")
+        await reader.start()
+        try:
+            fetched = await reader.getmany(timeout_ms=5000)
+        finally:
+            await reader.stop()
+        return [(m.key, dict(m.headers), decode(m.value)) for records in fetched.values() for m in records]
+
+    messages = asyncio.run(scenario())
+    assert sorted(key for key, _, _ in messages) == sorted(model.encode() for model in MODELS)
+    for key, headers, events in messages:
+        assert headers["content-type"].decode().startswith("application/cloudevents-batch+json")
+        assert {event["data"]["model"] for event in events} == {key.decode() if key else None}
+        assert [event["data"]["request_id"] for event in events] == [
+            f"req-{i}" for i in range(60) if MODELS[i % len(MODELS)].encode() == key
+        ]

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import orjson
 from fastapi import FastAPI
 
 from driftloop.telemetry.bus import open_consumer
+from driftloop.telemetry.wire import decode
 from driftloop_scoring.settings import ScoringSettings
 
 
@@ -28,7 +28,7 @@ async def bus_events(settings: ScoringSettings) -> list[dict[str, Any]]:
     try:
         events: list[dict[str, Any]] = []
         while batch := await consumer.poll(1000, 50):
-            events.extend(orjson.loads(record.value) for record in batch)
+            events.extend(event for record in batch for event in decode(record.value))
         return events
     finally:
         await consumer.stop()

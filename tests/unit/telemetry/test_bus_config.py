@@ -22,8 +22,10 @@ def test_plain_kafka_url() -> None:
     options = producer_options(BusSettings(url="kafka://k1:9092/t"), target)
     assert options["acks"] == "all"
     assert options["enable_idempotence"] is True
-    assert options["compression_type"] == "gzip"
+    assert options["compression_type"] == "zstd"
     assert "security_protocol" not in options
+    chosen = producer_options(BusSettings(url="kafka://k1:9092/t", compression="none"), target)
+    assert chosen["compression_type"] is None
 
 
 def test_event_hubs_kafka_endpoint_from_the_connection_string_only() -> None:
@@ -36,6 +38,7 @@ def test_event_hubs_kafka_endpoint_from_the_connection_string_only() -> None:
     assert options["sasl_plain_username"] == "$ConnectionString"
     assert options["sasl_plain_password"] == EVENT_HUBS
     assert options["enable_idempotence"] is False
+    assert options["compression_type"] == "gzip"  # what Event Hubs' Kafka endpoint documents
 
 
 @pytest.mark.parametrize(

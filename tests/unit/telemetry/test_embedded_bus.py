@@ -8,10 +8,10 @@ import sys
 import textwrap
 import time
 
-import orjson
-
 from driftloop.telemetry.bus import open_consumer
+from driftloop.telemetry.bus.base import Message
 from driftloop.telemetry.settings import BusSettings
+from driftloop.telemetry.wire import decode
 
 PUBLISHER = textwrap.dedent(
     """
@@ -46,7 +46,7 @@ def test_a_consumer_in_another_process_reads_everything_once_per_group(bus_setti
         seen: list[int] = []
         while len(seen) < until and time.monotonic() < deadline:
             records = await consumer.poll(300, 100)
-            seen.extend(orjson.loads(r.value)["data"]["actual"] for r in records)
+            seen.extend(event["data"]["actual"] for r in records for event in decode(r.value))
             await consumer.commit(records)
         await consumer.stop()
         return seen
@@ -79,7 +79,7 @@ def test_rewind_goes_back_to_the_committed_offset(bus_settings: BusSettings) -> 
     async def scenario() -> None:
         producer = EmbeddedProducer(path_from_url(bus_settings.url))
         await producer.start()
-        await producer.send_batch([(None, str(i).encode()) for i in range(10)])
+        await producer.send_batch([Message(None, str(i).encode()) for i in range(10)])
         await producer.stop()
         consumer = open_consumer(bus_settings)
         await consumer.start()

@@ -8,6 +8,7 @@ import pytest
 from azure.eventhub import EventData, EventDataBatch
 
 from driftloop.errors import DriftloopError
+from driftloop.telemetry.bus.base import Message
 from driftloop.telemetry.bus.eventhubs import build_batches, hub_name, record_from_event
 from driftloop.telemetry.settings import BusSettings
 
@@ -17,7 +18,8 @@ async def small_batch(key: str | None) -> EventDataBatch:
 
 
 def test_messages_are_packed_by_partition_key_within_the_size_limit() -> None:
-    messages = [(b"credit", b"c" * 200) for _ in range(10)] + [(b"churn", b"h" * 200)] + [(None, b"n" * 10)]
+    messages = [Message(b"credit", b"c" * 200) for _ in range(10)] + [Message(b"churn", b"h" * 200)]
+    messages += [Message(None, b"n" * 10)]
     batches = asyncio.run(build_batches(messages, small_batch))
     by_key: dict[object, int] = {}
     for batch in batches:
@@ -30,7 +32,7 @@ def test_messages_are_packed_by_partition_key_within_the_size_limit() -> None:
 
 def test_an_event_larger_than_a_batch_is_refused() -> None:
     with pytest.raises(DriftloopError, match="larger than the event hub accepts"):
-        asyncio.run(build_batches([(None, b"x" * 5000)], small_batch))
+        asyncio.run(build_batches([Message(None, b"x" * 5000)], small_batch))
 
 
 def test_a_received_event_maps_to_a_bus_record() -> None:

@@ -11,6 +11,7 @@ from telemetry_samples import make_feedback, make_prediction, make_rejected
 
 from driftloop.store import StoreSettings, count_rows, make_engine, upgrade
 from driftloop.telemetry.bus import open_consumer
+from driftloop.telemetry.bus.base import Message
 from driftloop.telemetry.bus.embedded import EmbeddedProducer, path_from_url
 from driftloop.telemetry.publisher import EventPublisher
 from driftloop.telemetry.settings import BusSettings
@@ -31,7 +32,7 @@ async def publish_sample(settings: BusSettings, predictions: int) -> None:
     # A poisoned message straight onto the bus, as a foreign producer might write it.
     producer = EmbeddedProducer(path_from_url(settings.url))
     await producer.start()
-    await producer.send_batch([(b"credit", b'{"specversion": "1.0", "id": "poison"}')])
+    await producer.send_batch([Message(b"credit", b'{"specversion": "1.0", "id": "poison"}')])
     await producer.stop()
 
 
@@ -44,7 +45,7 @@ async def forward_all(settings: BusSettings, store_url: str, group: str = "forwa
         pass
     await consumer.stop()
     engine.dispose()
-    return forwarder.stats.records
+    return forwarder.stats.events
 
 
 def test_every_event_is_stored_once_and_the_poisoned_one_is_dead_lettered(

@@ -10,7 +10,6 @@ import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import orjson
 from prometheus_client import REGISTRY
 from telemetry_samples import make_prediction
 
@@ -19,6 +18,7 @@ from driftloop.telemetry.bus.base import BusUnavailableError, Message
 from driftloop.telemetry.bus.embedded import EmbeddedProducer, path_from_url
 from driftloop.telemetry.publisher import EventPublisher
 from driftloop.telemetry.settings import BusSettings
+from driftloop.telemetry.wire import decode
 
 
 class Switch:
@@ -56,7 +56,7 @@ async def read_all(settings: BusSettings, group: str = "reader") -> list[str]:
     await consumer.start()
     ids: list[str] = []
     while records := await consumer.poll(1000, 50):
-        ids.extend(orjson.loads(r.value)["data"]["request_id"] for r in records)
+        ids.extend(event["data"]["request_id"] for r in records for event in decode(r.value))
     await consumer.stop()
     return ids
 
@@ -205,9 +205,9 @@ def test_a_batch_is_encoded_in_chunks_that_let_requests_run_in_between(bus_setti
     order: list[str] = []
 
     class Recording(EventPublisher):
-        def _encode_all(self, events: list[dict[str, object]]) -> list[Message]:
+        def _encode(self, events: list[dict[str, object]]) -> list[tuple[bytes | None, bytes]]:
             order.append(f"encode {len(events)}")
-            return super()._encode_all(events)
+            return super()._encode(events)
 
     async def scenario() -> None:
         publisher = Recording(bus_settings, "scoring-test")
@@ -218,8 +218,9 @@ def test_a_batch_is_encoded_in_chunks_that_let_requests_run_in_between(bus_setti
         pending = asyncio.create_task(request())  # runs at the encoder's first yield
         messages = await publisher._encode_yielding([make_prediction(i) for i in range(2 * ENCODE_CHUNK + 50)])
         await pending
-        assert len(messages) == 2 * ENCODE_CHUNK + 50
-        assert [orjson.loads(value)["data"]["request_id"] for _, value in messages][:2] == ["req-0", "req-1"]
+        events = [event for message in messages for event in decode(message.value)]
+        assert [event["data"]["request_id"] for event in events] == [f"req-{i}" for i in range(2 * ENCODE_CHUNK + 50)]
+        assert sum(message.events for message in messages) == 2 * ENCODE_CHUNK + 50
 
     asyncio.run(scenario())
     assert order == [f"encode {ENCODE_CHUNK}", "request", f"encode {ENCODE_CHUNK}", "encode 50"]

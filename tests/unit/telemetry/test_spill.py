@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from driftloop.telemetry.bus.base import Message
 from driftloop.telemetry.spill import SpillFile
 
 
 def test_append_read_advance_keeps_order_and_empties(tmp_path: Path) -> None:
     spill = SpillFile(tmp_path, "scoring", max_bytes=1 << 20)
-    messages = [(b"credit" if i % 2 else None, f"event-{i}".encode()) for i in range(10)]
+    messages = [Message(b"credit" if i % 2 else None, f"event-{i}".encode(), i + 1) for i in range(10)]
     assert spill.append(messages) == 10
-    first, end = spill.read(4)
+    first, end = spill.read(10)  # events: 1 + 2 + 3 + 4 = 10, the event counts survive the file
     assert first == messages[:4]
     spill.advance(end)
     rest, end = spill.read(100)
@@ -24,31 +25,31 @@ def test_append_read_advance_keeps_order_and_empties(tmp_path: Path) -> None:
 
 def test_a_reopened_spill_file_resumes_at_its_cursor(tmp_path: Path) -> None:
     spill = SpillFile(tmp_path, "scoring", max_bytes=1 << 20)
-    spill.append([(None, f"e{i}".encode()) for i in range(6)])
+    spill.append([Message(None, f"e{i}".encode()) for i in range(6)])
     _, end = spill.read(2)
     spill.advance(end)
     spill.close()
     reopened = SpillFile(tmp_path, "scoring", max_bytes=1 << 20)
-    assert reopened.read(100)[0] == [(None, f"e{i}".encode()) for i in range(2, 6)]
+    assert reopened.read(100)[0] == [Message(None, f"e{i}".encode()) for i in range(2, 6)]
     reopened.close()
 
 
 def test_append_stops_at_the_size_bound(tmp_path: Path) -> None:
     spill = SpillFile(tmp_path, "scoring", max_bytes=1024)
-    value = b"x" * 92  # 8-byte header + 92 = 100 bytes per record
-    assert spill.append([(None, value)] * 15) == 10
-    assert spill.append([(None, value)]) == 0
+    value = b"x" * 88  # 12-byte header + 88 = 100 bytes per record
+    assert spill.append([Message(None, value)] * 15) == 10
+    assert spill.append([Message(None, value)]) == 0
     assert len(spill.read(100)[0]) == 10
     spill.close()
 
 
 def test_a_torn_last_record_is_not_read(tmp_path: Path) -> None:
     spill = SpillFile(tmp_path, "scoring", max_bytes=1 << 20)
-    spill.append([(None, b"whole"), (None, b"torn-by-a-crash")])
+    spill.append([Message(None, b"whole"), Message(None, b"torn-by-a-crash")])
     spill.close()
     with spill.path.open("r+b") as raw:
         raw.truncate(spill.path.stat().st_size - 3)
     reopened = SpillFile(tmp_path, "scoring", max_bytes=1 << 20)
     messages, _ = reopened.read(100)
-    assert messages == [(None, b"whole")]
+    assert messages == [Message(None, b"whole")]
     reopened.close()

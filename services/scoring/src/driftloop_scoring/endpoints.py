@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from driftloop.errors import DriftloopError, InvalidInputError, NotFoundError
+from driftloop.ids import new_id
 
 from .auth import KeyChecker
 from .errors import MalformedRequestError, PayloadTooLargeError
@@ -40,7 +40,7 @@ def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
             if _REQUEST_ID.fullmatch(text):
                 return text
             break
-    return uuid.uuid4().hex
+    return new_id()
 
 
 async def read_body(receive: Receive, limit: int) -> bytes:

@@ -83,7 +83,7 @@ def create_app(settings: ForwarderSettings | None = None) -> FastAPI:
         if task is None or task.done():
             return JSONResponse({"status": "down"}, status_code=503)
         stats = app.state.forwarder.stats
-        body: dict[str, object] = {"status": "ok", "records": stats.records, "lag": stats.lag}
+        body: dict[str, object] = {"status": "ok", "records": stats.records, "events": stats.events, "lag": stats.lag}
         watch: DriftWatch | None = app.state.drift
         if watch is not None:
             body["drift"] = {

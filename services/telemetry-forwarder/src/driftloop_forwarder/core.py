@@ -44,6 +44,9 @@ class _Write:
 @dataclass
 class ForwarderStats:
     records: int = 0
+    """Bus messages stored (one carries one event or a JSON batch of them)."""
+    events: int = 0
+    """Events read (stored, or dead-lettered)."""
     rows: int = 0
     dead_letters: int = 0
     batches: int = 0
@@ -62,6 +65,8 @@ class Forwarder:
     lag_interval_s: float = 1.0
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _lag_checked_at: float = 0.0
+    _events_per_record: float = 0.0
+    """Events per bus record in the last batch (0: none read yet)."""
 
     async def run(self) -> None:
         """Consume until :meth:`stop`; the consumer must be started (and is stopped by the caller).
@@ -108,13 +113,18 @@ class Forwarder:
         return len(records) if await self._finish(write) else 0
 
     async def _poll_and_parse(self) -> tuple[list[Record], ParsedBatch, float] | None:
-        records = await self.consumer.poll(self.settings.batch_size, self.poll_timeout_ms)
+        # batch_size counts events and a bus record may carry hundreds: ask for as many records as
+        # made up batch_size events in the last batch (one record first, to learn how many).
+        per_record = self._events_per_record
+        wanted = max(1, int(self.settings.batch_size / per_record)) if per_record else 1
+        records = await self.consumer.poll(wanted, self.poll_timeout_ms)
         if not records or time.monotonic() - self._lag_checked_at >= self.lag_interval_s:
             await self._refresh_lag()
         if not records:
             return None
         started = time.perf_counter()
         batch = parse_records(records)
+        self._events_per_record = max(1.0, (len(batch.events) + len(batch.dead_letters)) / len(records))
         for letter in batch.dead_letters:
             logger.warning("dead-lettered the record at %s: %s", letter.position, letter.reason)
         return records, batch, started
@@ -131,7 +141,7 @@ class Forwarder:
             except Exception:  # the batch is stored and committed: a sink's failure must not undo that
                 metrics.DRIFT_ERRORS.labels(stage="sink").inc()
                 logger.exception("a sink failed on a stored batch")
-        self._count(write.records, result, time.perf_counter() - write.started)
+        self._count(write.records, write.batch, result, time.perf_counter() - write.started)
         return True
 
     async def _store(self, batch: ParsedBatch, records: list[Record]) -> WriteResult | None:
@@ -151,12 +161,14 @@ class Forwarder:
             except TimeoutError:
                 backoff = min(backoff * 2, self.settings.retry_backoff_max_s)
 
-    def _count(self, records: list[Record], result: WriteResult, seconds: float) -> None:
+    def _count(self, records: list[Record], batch: ParsedBatch, result: WriteResult, seconds: float) -> None:
         self.stats.records += len(records)
+        self.stats.events += len(batch.events) + len(batch.dead_letters)
         self.stats.rows += result.rows
         self.stats.dead_letters += result.dead_letters
         self.stats.batches += 1
         metrics.RECORDS_READ.inc(len(records))
+        metrics.EVENTS_READ.inc(len(batch.events) + len(batch.dead_letters))
         for table in ("predictions", "feedback", "rejected", "dead_letters"):
             metrics.ROWS_WRITTEN.labels(table=table).inc(getattr(result, table))
         metrics.DEAD_LETTERS.inc(result.dead_letters)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-RECORDS_READ = Counter("driftloop_forwarder_records_read", "Records read from the bus.")
+RECORDS_READ = Counter("driftloop_forwarder_records_read", "Bus messages read (each one event or a batch).")
+EVENTS_READ = Counter("driftloop_forwarder_events_read", "Events read from the bus (stored or dead-lettered).")
 ROWS_WRITTEN = Counter("driftloop_forwarder_rows_written", "Rows offered to the store (duplicates ignored).", ["table"])
 DEAD_LETTERS = Counter("driftloop_forwarder_dead_letters", "Records refused as unparseable and parked in dead_letters.")
 STORE_ERRORS = Counter("driftloop_forwarder_store_errors", "Failed database writes (each is retried).")
-LAG = Gauge("driftloop_forwarder_lag", "Records on the bus not yet committed by this forwarder's group.")
+LAG = Gauge("driftloop_forwarder_lag", "Bus messages not yet committed by this forwarder's group.")
 BATCH_SECONDS = Histogram(
     "driftloop_forwarder_batch_seconds",
     "Time to parse, store and commit one batch.",

@@ -12,7 +12,7 @@ from driftloop.telemetry.settings import BusSettings
 
 class ForwardSettings(BaseModel):
     batch_size: int = Field(default=5000, ge=1)
-    """Most bus records stored in one database transaction."""
+    """Events stored in one database transaction (about: whole bus messages are read)."""
     retry_backoff_s: float = Field(default=0.5, gt=0)
     """First wait after a failed database write (doubles up to retry_backoff_max_s)."""
     retry_backoff_max_s: float = Field(default=10.0, gt=0)

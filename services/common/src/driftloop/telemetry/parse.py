@@ -1,7 +1,10 @@
 """Reading events back off the bus: validate, and turn each event into the rows the store keeps.
 
 Consumers never crash on a bad message: :func:`parse_records` splits a batch into parsed
-events and dead letters (the raw bytes, where they came from, and why they were refused).
+events and dead letters (the raw bytes, where they came from, and why they were refused). A
+message may carry one event or a JSON batch of them (driftloop.telemetry.wire); in a batch,
+each event is refused on its own (position ``<topic>/<partition>@<offset>#<index>``) and the
+others are stored.
 Schema versions up to :data:`driftloop.telemetry.events.SCHEMA_VERSION` are accepted.
 """
 
@@ -11,10 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from driftloop.telemetry.bus.base import Record
 from driftloop.telemetry.events import SCHEMA_VERSION
+from driftloop.telemetry.wire import is_batch
 
 MAX_DEAD_LETTER_PAYLOAD = 65_536
 
@@ -74,7 +79,9 @@ class _RejectedEvent(_Envelope):
 
 # One pass of pydantic's JSON parser over the bytes, the event type choosing the data model
 # (the forwarder parses every event, so no intermediate dicts).
-_EVENT = TypeAdapter(Annotated[_PredictionEvent | _FeedbackEvent | _RejectedEvent, Field(discriminator="type")])
+_AnyEvent = Annotated[_PredictionEvent | _FeedbackEvent | _RejectedEvent, Field(discriminator="type")]
+_EVENT: TypeAdapter[_PredictionEvent | _FeedbackEvent | _RejectedEvent] = TypeAdapter(_AnyEvent)
+_BATCH: TypeAdapter[list[_PredictionEvent | _FeedbackEvent | _RejectedEvent]] = TypeAdapter(list[_AnyEvent])
 
 
 @dataclass(frozen=True)
@@ -103,16 +110,54 @@ class InvalidEventError(ValueError):
     pass
 
 
+_Envelopes = _PredictionEvent | _FeedbackEvent | _RejectedEvent
+
+
 def parse_event(value: bytes) -> ParsedEvent:
     """One event from its JSON bytes; raises InvalidEventError naming what is wrong."""
     try:
         envelope = _EVENT.validate_json(value)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        if errors and errors[0]["type"] == "json_invalid":
-            raise InvalidEventError(f"not JSON: {errors[0]['msg']}") from exc
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
-        raise InvalidEventError(problems) from exc
+        raise _invalid(exc) from exc
+    return _parsed(envelope)
+
+
+def parse_records(records: list[Record]) -> ParsedBatch:
+    batch = ParsedBatch()
+    for record in records:
+        if is_batch(record.value):
+            _parse_batch(record, batch)
+            continue
+        try:
+            batch.events.append(parse_event(record.value))
+        except InvalidEventError as exc:
+            batch.dead_letters.append(_dead_letter(record.position, exc, record.value))
+    return batch
+
+
+def _parse_batch(record: Record, batch: ParsedBatch) -> None:
+    """A JSON batch of events: one pass of the parser when all are valid, else event by event."""
+    try:
+        batch.events.extend([_parsed(envelope) for envelope in _BATCH.validate_json(record.value)])
+        return
+    except (ValidationError, InvalidEventError):
+        pass  # some event in it is bad: parse them one by one to refuse only those
+    try:
+        items = orjson.loads(record.value)
+    except orjson.JSONDecodeError as exc:
+        batch.dead_letters.append(_dead_letter(record.position, InvalidEventError(f"not JSON: {exc}"), record.value))
+        return
+    for index, item in enumerate(items):
+        position = f"{record.position}#{index}"
+        try:
+            batch.events.append(_parsed(_EVENT.validate_python(item)))
+        except ValidationError as exc:
+            batch.dead_letters.append(_dead_letter(position, _invalid(exc), orjson.dumps(item)))
+        except InvalidEventError as exc:
+            batch.dead_letters.append(_dead_letter(position, exc, orjson.dumps(item)))
+
+
+def _parsed(envelope: _Envelopes) -> ParsedEvent:
     data = envelope.data
     if isinstance(data, PredictionData):
         count = len(data.records)
@@ -121,12 +166,14 @@ def parse_event(value: bytes) -> ParsedEvent:
     return ParsedEvent(id=envelope.id, source=envelope.source, type=envelope.type, time=envelope.time, data=data)
 
 
-def parse_records(records: list[Record]) -> ParsedBatch:
-    batch = ParsedBatch()
-    for record in records:
-        try:
-            batch.events.append(parse_event(record.value))
-        except InvalidEventError as exc:
-            payload = record.value[:MAX_DEAD_LETTER_PAYLOAD].decode("utf-8", "replace")
-            batch.dead_letters.append(DeadLetter(position=record.position, reason=str(exc), payload=payload))
-    return batch
+def _invalid(exc: ValidationError) -> InvalidEventError:
+    errors = exc.errors(include_url=False)
+    if errors and errors[0]["type"] == "json_invalid":
+        return InvalidEventError(f"not JSON: {errors[0]['msg']}")
+    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
+    return InvalidEventError(problems)
+
+
+def _dead_letter(position: str, exc: InvalidEventError, value: bytes) -> DeadLetter:
+    payload = value[:MAX_DEAD_LETTER_PAYLOAD].decode("utf-8", "replace")
+    return DeadLetter(position=position, reason=str(exc), payload=payload)

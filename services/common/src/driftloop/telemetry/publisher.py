@@ -9,6 +9,9 @@ file from its cursor before sending anything new. When the buffer is full, ``pub
 the whole buffer and the new event to the spill file (order kept) rather than refusing it.
 An event is dropped only when the spill file is full too; that is counted, logged and a bug
 in sizing, never silent. ``stop()`` sends what remains, or spills it, so nothing is left behind.
+
+Events go to the bus packed many to a message (driftloop.telemetry.wire); every count here
+(sent, spilled, replayed, dropped) is of events, not messages.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from driftloop.telemetry.bus import open_producer
 from driftloop.telemetry.bus.base import BusProducer, Message
 from driftloop.telemetry.settings import BusSettings
 from driftloop.telemetry.spill import SpillFile
+from driftloop.telemetry.wire import pack
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +56,15 @@ class PublisherStats:
     """Events waiting in the in-memory buffer."""
 
 
-def encode(event: dict[str, Any]) -> Message:
-    """The bus message for an event: key = model name (per-model ordering), value = JSON."""
+def encode(event: dict[str, Any]) -> tuple[bytes | None, bytes]:
+    """An event's message key (its model name: per-model ordering) and its JSON."""
     data = event.get("data")
     model = data.get("model") if isinstance(data, dict) else None
     return (str(model).encode() if model is not None else None, orjson.dumps(event))
+
+
+def event_count(messages: Sequence[Message]) -> int:
+    return sum(message.events for message in messages)
 
 
 class EventPublisher:
@@ -163,23 +171,29 @@ class EventPublisher:
                 return
 
     async def _encode_yielding(self, events: list[dict[str, Any]]) -> list[Message]:
-        """``_encode_all`` in chunks, yielding to the event loop between them (requests go first)."""
-        messages: list[Message] = []
+        """``_encode_all``, encoding in chunks and yielding to the event loop between them (requests go first)."""
+        encoded: list[tuple[bytes | None, bytes]] = []
         for start in range(0, len(events), ENCODE_CHUNK):
             if start:
                 await asyncio.sleep(0)
-            messages += self._encode_all(events[start : start + ENCODE_CHUNK])
-        return messages
+            encoded += self._encode(events[start : start + ENCODE_CHUNK])
+        return self._pack(encoded)
 
     def _encode_all(self, events: list[dict[str, Any]]) -> list[Message]:
-        messages: list[Message] = []
+        return self._pack(self._encode(events))
+
+    def _encode(self, events: list[dict[str, Any]]) -> list[tuple[bytes | None, bytes]]:
+        encoded: list[tuple[bytes | None, bytes]] = []
         for event in events:
             try:
-                messages.append(encode(event))
+                encoded.append(encode(event))
             except (TypeError, orjson.JSONEncodeError):  # a caller bug, not a bus problem: count it
                 logger.exception("telemetry event %r cannot be encoded as JSON", event.get("id"))
                 self._count_dropped(1)
-        return messages
+        return encoded
+
+    def _pack(self, encoded: list[tuple[bytes | None, bytes]]) -> list[Message]:
+        return pack(encoded, self.settings.events_per_message, self.settings.message_max_bytes)
 
     def _take_batch(self) -> list[dict[str, Any]]:
         size = min(len(self._buffer), self.settings.batch_size)
@@ -196,8 +210,9 @@ class EventPublisher:
             await self._replay()
             return
         if await self._send(messages):
-            self.stats.sent += len(messages)
-            metrics.EVENTS_SENT.labels(**self._labels).inc(len(messages))
+            sent = event_count(messages)
+            self.stats.sent += sent
+            metrics.EVENTS_SENT.labels(**self._labels).inc(sent)
         else:
             self._spill_messages(messages)
 
@@ -216,8 +231,9 @@ class EventPublisher:
             if not await self._send(messages):
                 return
             spill.advance(end)
-            self.stats.replayed += len(messages)
-            metrics.EVENTS_REPLAYED.labels(**self._labels).inc(len(messages))
+            replayed = event_count(messages)
+            self.stats.replayed += replayed
+            metrics.EVENTS_REPLAYED.labels(**self._labels).inc(replayed)
             metrics.SPILL_BYTES.labels(**self._labels).set(spill.pending_bytes)
             if not self._stopping and len(self._buffer) >= self.settings.batch_size:
                 # Keep the buffer from overflowing during a long replay: spill it behind the file.
@@ -266,15 +282,16 @@ class EventPublisher:
 
     def _spill_messages(self, messages: list[Message]) -> None:
         if self._spill is None:
-            self._count_dropped(len(messages))
-            logger.error("%d telemetry events dropped: the publisher is not started", len(messages))
+            self._count_dropped(event_count(messages))
+            logger.error("%d telemetry events dropped: the publisher is not started", event_count(messages))
             return
         written = self._spill.append(messages)
-        self.stats.spilled += written
-        metrics.EVENTS_SPILLED.labels(**self._labels).inc(written)
+        spilled = event_count(messages[:written])
+        self.stats.spilled += spilled
+        metrics.EVENTS_SPILLED.labels(**self._labels).inc(spilled)
         metrics.SPILL_BYTES.labels(**self._labels).set(self._spill.pending_bytes)
         if written < len(messages):
-            self._count_dropped(len(messages) - written)
+            self._count_dropped(event_count(messages[written:]))
             if not self._spill_full_logged:
                 logger.error(
                     "spill file %s is full (%d bytes): telemetry events are being dropped",

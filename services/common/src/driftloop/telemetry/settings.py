@@ -18,6 +18,10 @@ class BusSettings(BaseModel):
     """Events held in memory waiting to be sent; past that, publish() spills straight to disk."""
     batch_size: int = Field(default=500, ge=1)
     """Most events sent to the bus in one batch."""
+    events_per_message: int = Field(default=500, ge=1)
+    """Most events packed into one bus message (a JSON batch of CloudEvents); 1: one event per message."""
+    message_max_bytes: int = Field(default=256 * 1024, ge=1024)
+    """Size bound of a packed message (an event larger than this still goes, alone)."""
     linger_ms: float = Field(default=20.0, ge=0)
     """How long the sender waits for a batch to fill before sending what it has."""
     send_timeout_s: float = Field(default=5.0, gt=0)
@@ -30,8 +34,9 @@ class BusSettings(BaseModel):
     """Directory of the append-only spill file used while the bus is unreachable."""
     spill_max_bytes: int = Field(default=1 << 30, ge=1024)
     """Size bound of the spill file; past it events are dropped (counted and logged)."""
-    compression: str = "gzip"
-    """Kafka batch compression (gzip works everywhere; lz4/zstd need their Python codecs)."""
+    compression: str = "auto"
+    """Kafka batch compression: auto (zstd on Kafka, gzip on Event Hubs' Kafka endpoint), zstd, lz4,
+    snappy, gzip or none."""
     linger_kafka_ms: int = Field(default=10, ge=0)
     """Kafka producer linger: how long it waits to fill a partition batch."""
     consumer_group: str = "driftloop-forwarder"

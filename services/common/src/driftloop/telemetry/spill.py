@@ -1,7 +1,8 @@
 """The spill file: where the publisher puts events while the bus is unreachable.
 
-Append-only, one file per source, records framed as ``<key length><value length><key><value>``
-(two big-endian uint32), so any bytes survive and a record torn by a crash at the very end is
+Append-only, one file per source, messages framed as ``<key length><value length><events><key>
+<value>`` (three big-endian uint32; ``events`` is how many events the message carries, so that
+replay counts events, not messages), so any bytes survive and a record torn by a crash at the very end is
 recognised and ignored. A cursor file remembers how far replay has gone, so a restart resumes
 the replay instead of sending everything again; once everything is replayed both files are
 removed. The file is bounded: :meth:`append` writes what fits and reports how many it took.
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from driftloop.telemetry.bus.base import Message
 
-_HEADER = struct.Struct(">II")
+_HEADER = struct.Struct(">III")
 _NO_KEY = 0xFFFFFFFF
 
 
@@ -43,11 +44,11 @@ class SpillFile:
         """Append messages in order while they fit under ``max_bytes``; return how many were written."""
         written = 0
         chunks: list[bytes] = []
-        for key, value in messages:
+        for key, value, events in messages:
             frame_size = _HEADER.size + (len(key) if key else 0) + len(value)
             if self._size + frame_size > self.max_bytes:
                 break
-            chunks.append(_HEADER.pack(_NO_KEY if key is None else len(key), len(value)))
+            chunks.append(_HEADER.pack(_NO_KEY if key is None else len(key), len(value), events))
             if key:
                 chunks.append(key)
             chunks.append(value)
@@ -58,23 +59,28 @@ class SpillFile:
             self._file.flush()
         return written
 
-    def read(self, max_count: int) -> tuple[list[Message], int]:
-        """Up to ``max_count`` messages after the cursor, and the offset just past the last of them."""
+    def read(self, max_events: int) -> tuple[list[Message], int]:
+        """Messages after the cursor up to ``max_events`` events in all (at least one message), and
+        the offset just past the last of them."""
         self._file.flush()
         messages: list[Message] = []
         offset = self._cursor
+        events = 0
         with self.path.open("rb") as reader:
             reader.seek(offset)
-            while len(messages) < max_count:
+            while not messages or events < max_events:
                 header = reader.read(_HEADER.size)
                 if len(header) < _HEADER.size:
                     break
-                key_len, value_len = _HEADER.unpack(header)
+                key_len, value_len, count = _HEADER.unpack(header)
+                if messages and events + count > max_events:
+                    break
                 key = None if key_len == _NO_KEY else reader.read(key_len)
                 value = reader.read(value_len)
                 if len(value) < value_len or (key is not None and len(key) < key_len):
                     break  # torn tail from a crash mid-write: nothing after it can be trusted
-                messages.append((key, value))
+                messages.append(Message(key, value, count))
+                events += count
                 offset = reader.tell()
         return messages, offset
 

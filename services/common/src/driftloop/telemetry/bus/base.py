@@ -1,7 +1,8 @@
 """The bus interface every backend implements: a batch producer and a committing consumer.
 
-Messages are ``(key, value)`` byte pairs: the value is one CloudEvent as JSON, the key the model
-name (Kafka orders per key, so events of one model stay in order). Delivery is at-least-once:
+A message is a key, a value and how many events the value carries: the value is one CloudEvent
+as JSON or a JSON batch of them (driftloop.telemetry.wire), the key the model name (Kafka orders
+per key, so events of one model stay in order). Delivery is at-least-once:
 a consumer commits its position only after what it read has been stored, and every stored row
 is keyed by the event id, so redelivery never duplicates anything.
 """
@@ -10,11 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from driftloop.errors import DriftloopError
 
-Message = tuple[bytes | None, bytes]
+
+class Message(NamedTuple):
+    key: bytes | None
+    value: bytes
+    events: int = 1
+    """CloudEvents in the value: 1 for a single event, more for a JSON batch."""
 
 
 class BusUnavailableError(DriftloopError):

@@ -54,7 +54,9 @@ class EmbeddedProducer:
         assert self._conn is not None
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.executemany("INSERT INTO bus_messages (key, value) VALUES (?, ?)", messages)
+            self._conn.executemany(
+                "INSERT INTO bus_messages (key, value) VALUES (?, ?)", [(m.key, m.value) for m in messages]
+            )
 
     async def send_batch(self, messages: Sequence[Message]) -> None:
         if self._conn is None:

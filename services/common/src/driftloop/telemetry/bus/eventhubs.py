@@ -27,6 +27,7 @@ from azure.eventhub.exceptions import EventHubError
 from driftloop.errors import ConfigError
 from driftloop.telemetry.bus.base import BusUnavailableError, Message, Record, next_offsets
 from driftloop.telemetry.settings import BusSettings
+from driftloop.telemetry.wire import content_type
 
 BatchFactory = Callable[[str | None], Awaitable[EventDataBatch]]
 
@@ -47,24 +48,30 @@ def hub_name(settings: BusSettings) -> str:
 
 async def build_batches(messages: Sequence[Message], new_batch: BatchFactory) -> list[EventDataBatch]:
     """Pack messages into as few batches as fit, one partition key per batch, order kept per key."""
-    by_key: dict[str | None, list[bytes]] = {}
-    for key, value in messages:
-        by_key.setdefault(key.decode() if key is not None else None, []).append(value)
+    by_key: dict[str | None, list[Message]] = {}
+    for message in messages:
+        by_key.setdefault(message.key.decode() if message.key is not None else None, []).append(message)
     batches: list[EventDataBatch] = []
-    for partition_key, values in by_key.items():
+    for partition_key, keyed in by_key.items():
         batch = await new_batch(partition_key)
-        for value in values:
+        for message in keyed:
             try:
-                batch.add(EventData(value))
+                batch.add(event_data(message))
             except ValueError:  # this batch is full: start the next one with the same key
                 if len(batch) == 0:
                     raise BusUnavailableError("one event is larger than the event hub accepts") from None
                 batches.append(batch)
                 batch = await new_batch(partition_key)
-                batch.add(EventData(value))
+                batch.add(event_data(message))
         if len(batch):
             batches.append(batch)
     return batches
+
+
+def event_data(message: Message) -> EventData:
+    data = EventData(message.value)
+    data.content_type = content_type(message)
+    return data
 
 
 def event_body(event: EventData) -> bytes:

@@ -1,0 +1,149 @@
+"""The scoring process's CPU per request with telemetry on vs off, in process: prints microseconds.
+
+    .venv/bin/python bench/telemetry_cpu.py [--requests 40000] [--bus kafka,embedded] [--profile]
+
+Builds the benchmark's model (bench/scoring_request_path.py), starts the scoring app's lifespan
+and drives its ASGI app with 16 concurrent callers (no HTTP server, no wrk: only the service's own
+work is on the clock), then waits until the publisher has sent every event. It reports the
+process's CPU time (all threads: the event loop, the embedded bus's SQLite thread, onnxruntime)
+per request, for each bus and with ``DRIFTLOOP_TELEMETRY=false``, rounds interleaved. The Kafka
+broker (started here, KRaft, the integration tests' server class) runs in its own process and is
+not counted: in production it is another machine. This is the figure the HTTP benchmark
+(bench/scoring/kafka.py) turns into throughput on a CPU-bound 2-core machine. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from integration_servers import KafkaServer  # noqa: E402
+
+from driftloop.telemetry.settings import BusSettings  # noqa: E402
+from driftloop_scoring.app import create_app  # noqa: E402
+from driftloop_scoring.settings import ScoringRegistrySettings, ScoringSettings  # noqa: E402
+from scoring_request_path import build  # noqa: E402
+
+CALLERS = 16
+
+
+async def drive(app: Any, body: bytes, n: int) -> None:
+    scope = {"type": "http", "method": "POST", "path": "/v1/models/credit/predict", "headers": [],
+             "query_string": b"", "root_path": ""}  # fmt: skip
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    statuses: list[int] = []
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    async def caller(count: int) -> None:
+        for _ in range(count):
+            await app(dict(scope), receive, send)
+            await asyncio.sleep(0)  # a server yields between requests (socket reads and writes)
+
+    await asyncio.gather(*(caller(n // CALLERS) for _ in range(CALLERS)))
+    if set(statuses) != {200}:
+        raise RuntimeError(f"unexpected statuses {sorted(set(statuses))}")
+
+
+async def one_run(home: Path, bus_url: str | None, n: int, profile: bool) -> tuple[float, float]:
+    """CPU µs and wall µs per request, including sending every event."""
+    body = build(home) if not (home / "registry").exists() else (home / "body.json").read_bytes()
+    (home / "body.json").write_bytes(body)
+    settings = ScoringSettings(
+        registry=ScoringRegistrySettings(path=home / "registry", poll_interval_s=0),
+        bus=BusSettings(url=bus_url or f"sqlite:///{home}/bus.db", spill_path=home / f"spill-{time.time_ns()}"),
+        telemetry=bus_url is not None,
+    )
+    settings.log.json_logs = False
+    app = create_app(settings)
+    service = app.state.service
+    async with app.router.lifespan_context(app):
+        await drive(app, body, 2_000)  # warm-up (and the Kafka producer's connection)
+        publisher = service.publisher
+        await _drained(publisher, 2_000)
+        sent_before = _delivered(publisher)
+        profiler = cProfile.Profile() if profile and bus_url else None
+        cpu, wall = time.process_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        await drive(app, body, n)
+        await _drained(publisher, sent_before + n)
+        if profiler:
+            profiler.disable()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+    return cpu / n * 1e6, wall / n * 1e6
+
+
+def _delivered(publisher: Any) -> int:
+    return 0 if publisher is None else publisher.stats.sent + publisher.stats.replayed
+
+
+async def _drained(publisher: Any, expected: int) -> None:
+    while publisher is not None and _delivered(publisher) < expected:  # noqa: ASYNC110 - stats, polled
+        await asyncio.sleep(0.001)
+    if publisher is not None and (publisher.stats.dropped or publisher.stats.spilled):
+        raise RuntimeError(f"events spilled or dropped: {publisher.stats}")
+
+
+@contextlib.contextmanager
+def kafka(work: Path) -> Iterator[str]:
+    broker = KafkaServer(work / "kafka")
+    broker.start()
+    try:
+        yield f"kafka://{broker.bootstrap}/telemetry-cpu"
+    finally:
+        broker.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=40_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--bus", default="kafka,embedded")
+    parser.add_argument("--profile", action="store_true", help="cProfile the last round of each bus")
+    args = parser.parse_args()
+    buses = args.bus.split(",")
+    with tempfile.TemporaryDirectory(prefix="telemetry-cpu-") as directory, contextlib.ExitStack() as stack:
+        home = Path(directory)
+        urls: dict[str, str | None] = {"off": None}
+        for bus in buses:
+            urls[bus] = stack.enter_context(kafka(home)) if bus == "kafka" else f"sqlite:///{home}/bus.db"
+        results: dict[str, list[tuple[float, float]]] = {name: [] for name in urls}
+        print(f"load average before: {os.getloadavg()[0]:.2f}")
+        for round_ in range(args.rounds):
+            for name, url in urls.items():
+                last = round_ == args.rounds - 1
+                results[name].append(asyncio.run(one_run(home, url, args.requests, args.profile and last)))
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
+    off = statistics.median(cpu for cpu, _ in results["off"])
+    print(f"{'telemetry':12s} {'CPU µs/request':>15s} {'wall µs/request':>16s} {'CPU vs off':>11s}")
+    for name, runs in results.items():
+        cpu = statistics.median(c for c, _ in runs)
+        wall = statistics.median(w for _, w in runs)
+        print(f"{name:12s} {cpu:15.1f} {wall:16.1f} {cpu / off - 1:+10.1%}")
+
+
+if __name__ == "__main__":
+    main()
