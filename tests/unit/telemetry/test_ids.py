@@ -11,7 +11,7 @@ def test_ids_are_distinct_and_share_a_random_per_process_prefix() -> None:
     ids = [new_id() for _ in range(10_000)]
     assert len(set(ids)) == 10_000
     assert len({i[:16] for i in ids}) == 1
-    assert all(17 <= len(i) <= 32 and all(c in "0123456789abcdef" for c in i) for i in ids)
+    assert all(17 <= len(i) <= 36 and all(c in "0123456789abcdef" for c in i) for i in ids)
 
 
 def test_a_forked_child_draws_its_own_prefix() -> None:

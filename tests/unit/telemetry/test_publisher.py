@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import orjson
 from prometheus_client import REGISTRY
 from telemetry_samples import make_prediction
 
@@ -205,7 +206,7 @@ def test_a_batch_is_encoded_in_chunks_that_let_requests_run_in_between(bus_setti
     order: list[str] = []
 
     class Recording(EventPublisher):
-        def _encode(self, events: list[dict[str, object]]) -> list[tuple[bytes | None, bytes]]:
+        def _encode(self, events: list[dict[str, object]]) -> list[Message]:
             order.append(f"encode {len(events)}")
             return super()._encode(events)
 
@@ -224,3 +225,18 @@ def test_a_batch_is_encoded_in_chunks_that_let_requests_run_in_between(bus_setti
 
     asyncio.run(scenario())
     assert order == [f"encode {ENCODE_CHUNK}", "request", f"encode {ENCODE_CHUNK}", "encode 50"]
+
+
+def test_messages_respect_the_byte_bound_when_a_chunk_encodes_larger(bus_settings: BusSettings) -> None:
+    settings = bus_settings.model_copy(update={"message_max_bytes": 1024})
+    events = [make_prediction(i) for i in range(10)]
+    assert len(orjson.dumps(events)) > 1024
+
+    async def scenario() -> list[Message]:
+        return await EventPublisher(settings, "scoring-test")._encode_yielding(events)
+
+    messages = asyncio.run(scenario())
+    assert len(messages) > 1
+    assert all(len(message.value) <= 1024 for message in messages)
+    decoded = [event["data"]["request_id"] for message in messages for event in decode(message.value)]
+    assert decoded == [f"req-{i}" for i in range(10)]

@@ -5,20 +5,25 @@ from __future__ import annotations
 import orjson
 from telemetry_samples import make_feedback, make_prediction
 
-from driftloop.telemetry.bus.base import Record
+from driftloop.telemetry.bus.base import Message, Record
 from driftloop.telemetry.parse import parse_records
-from driftloop.telemetry.publisher import encode
+from driftloop.telemetry.publisher import event_key
 from driftloop.telemetry.wire import BATCH_CONTENT_TYPE, EVENT_CONTENT_TYPE, content_type, decode, is_batch, pack
 
 
-def encoded(count: int, model: str = "credit") -> list[tuple[bytes | None, bytes]]:
+def encode(event: dict[str, object]) -> Message:
+    """One event as a part (a JSON array of one), the way the publisher hands events to pack."""
+    return Message(event_key(event), orjson.dumps([event]), 1)
+
+
+def encoded(count: int, model: str = "credit") -> list[Message]:
     return [encode(make_prediction(i, model=model)) for i in range(count)]
 
 
 def test_events_are_packed_per_model_in_order_within_the_count_bound() -> None:
     mixed = [pair for i in range(10) for pair in (encoded(1, "credit")[0], encoded(1, "churn")[0])]
-    for i, (key, value) in enumerate(mixed):  # distinct request ids, to check the order
-        mixed[i] = (key, value.replace(b'"req-0"', f'"req-{i}"'.encode()))
+    for i, (key, value, count) in enumerate(mixed):  # distinct request ids, to check the order
+        mixed[i] = Message(key, value.replace(b'"req-0"', f'"req-{i}"'.encode()), count)
     messages = pack(mixed, events_per_message=4, max_bytes=1 << 20)
     assert [m.key for m in messages] == [b"credit"] * 3 + [b"churn"] * 3
     assert [m.events for m in messages] == [4, 4, 2, 4, 4, 2]
@@ -29,12 +34,21 @@ def test_events_are_packed_per_model_in_order_within_the_count_bound() -> None:
 
 def test_the_byte_bound_splits_messages_and_a_large_event_still_goes_alone() -> None:
     events = encoded(12)
-    size = len(events[0][1])
+    size = len(events[0].value)
     messages = pack(events, events_per_message=500, max_bytes=3 * size + 10)
     assert [m.events for m in messages] == [3, 3, 3, 3]
     assert all(len(m.value) <= 3 * size + 10 for m in messages)
     huge = pack(encoded(2), events_per_message=500, max_bytes=size // 2)
     assert [m.events for m in huge] == [1, 1]
+
+
+def test_parts_of_several_events_are_merged_into_one_array() -> None:
+    events = [make_prediction(i) for i in range(7)]
+    parts = [Message(b"credit", orjson.dumps(events[:4]), 4), Message(b"credit", orjson.dumps(events[4:]), 3)]
+    (message,) = pack(parts, events_per_message=500, max_bytes=1 << 20)
+    assert message.events == 7
+    assert [e["data"]["request_id"] for e in decode(message.value)] == [f"req-{i}" for i in range(7)]
+    assert [m.events for m in pack(parts, events_per_message=5, max_bytes=1 << 20)] == [4, 3]
 
 
 def test_one_event_is_sent_in_structured_mode_and_more_as_a_json_batch() -> None:

@@ -56,11 +56,11 @@ class PublisherStats:
     """Events waiting in the in-memory buffer."""
 
 
-def encode(event: dict[str, Any]) -> tuple[bytes | None, bytes]:
-    """An event's message key (its model name: per-model ordering) and its JSON."""
+def event_key(event: dict[str, Any]) -> bytes | None:
+    """An event's message key: its model name (Kafka keeps each key's order)."""
     data = event.get("data")
     model = data.get("model") if isinstance(data, dict) else None
-    return (str(model).encode() if model is not None else None, orjson.dumps(event))
+    return str(model).encode() if model is not None else None
 
 
 def event_count(messages: Sequence[Message]) -> int:
@@ -172,28 +172,51 @@ class EventPublisher:
 
     async def _encode_yielding(self, events: list[dict[str, Any]]) -> list[Message]:
         """``_encode_all``, encoding in chunks and yielding to the event loop between them (requests go first)."""
-        encoded: list[tuple[bytes | None, bytes]] = []
-        for start in range(0, len(events), ENCODE_CHUNK):
+        parts: list[Message] = []
+        chunk = min(ENCODE_CHUNK, self.settings.events_per_message)
+        for start in range(0, len(events), chunk):
             if start:
                 await asyncio.sleep(0)
-            encoded += self._encode(events[start : start + ENCODE_CHUNK])
-        return self._pack(encoded)
+            parts += self._encode(events[start : start + chunk])
+        return self._pack(parts)
 
     def _encode_all(self, events: list[dict[str, Any]]) -> list[Message]:
-        return self._pack(self._encode(events))
+        chunk = min(ENCODE_CHUNK, self.settings.events_per_message)
+        return self._pack(
+            [part for start in range(0, len(events), chunk) for part in self._encode(events[start : start + chunk])]
+        )
 
-    def _encode(self, events: list[dict[str, Any]]) -> list[tuple[bytes | None, bytes]]:
-        encoded: list[tuple[bytes | None, bytes]] = []
+    def _encode(self, events: list[dict[str, Any]]) -> list[Message]:
+        """Events -> one JSON array per model, in one orjson call each (per-event calls cost ~0.8 µs more
+        per event); an event that cannot be encoded is found, counted as dropped and left out."""
+        groups: dict[bytes | None, list[dict[str, Any]]] = {}
+        for event in events:
+            groups.setdefault(event_key(event), []).append(event)
+        parts: list[Message] = []
+        for key, group in groups.items():
+            try:
+                value = orjson.dumps(group)
+            except (TypeError, orjson.JSONEncodeError):
+                parts += self._encode_one_by_one(key, group)
+                continue
+            if len(value) > self.settings.message_max_bytes and len(group) > 1:
+                parts += self._encode_one_by_one(key, group)  # so that pack can split it by event
+            else:
+                parts.append(Message(key, value, len(group)))
+        return parts
+
+    def _encode_one_by_one(self, key: bytes | None, events: list[dict[str, Any]]) -> list[Message]:
+        parts: list[Message] = []
         for event in events:
             try:
-                encoded.append(encode(event))
+                parts.append(Message(key, orjson.dumps([event]), 1))
             except (TypeError, orjson.JSONEncodeError):  # a caller bug, not a bus problem: count it
                 logger.exception("telemetry event %r cannot be encoded as JSON", event.get("id"))
                 self._count_dropped(1)
-        return encoded
+        return parts
 
-    def _pack(self, encoded: list[tuple[bytes | None, bytes]]) -> list[Message]:
-        return pack(encoded, self.settings.events_per_message, self.settings.message_max_bytes)
+    def _pack(self, parts: list[Message]) -> list[Message]:
+        return pack(parts, self.settings.events_per_message, self.settings.message_max_bytes)
 
     def _take_batch(self) -> list[dict[str, Any]]:
         size = min(len(self._buffer), self.settings.batch_size)

@@ -43,31 +43,36 @@ def content_type(message: Message) -> str:
     return BATCH_CONTENT_TYPE if message.events > 1 else EVENT_CONTENT_TYPE
 
 
-def pack(encoded: Iterable[tuple[bytes | None, bytes]], events_per_message: int, max_bytes: int) -> list[Message]:
-    """Encoded events ``(key, JSON)`` -> messages, one key per message, each key's order kept.
+def pack(parts: Iterable[Message], events_per_message: int, max_bytes: int) -> list[Message]:
+    """Encoded parts -> bus messages, one key per message, each key's order kept.
 
-    A message holds at most ``events_per_message`` events and, unless a single event is larger,
-    ``max_bytes`` bytes. A message of one event is that event alone (structured mode).
+    A part is a JSON array of ``events`` events of one key (the publisher encodes a chunk of each
+    model's events in one call). A message holds at most ``events_per_message`` events and, unless
+    one part is larger, ``max_bytes`` bytes. A message of one event is that event alone
+    (structured mode).
     """
-    by_key: dict[bytes | None, list[bytes]] = {}
-    for key, value in encoded:
-        by_key.setdefault(key, []).append(value)
+    by_key: dict[bytes | None, list[Message]] = {}
+    for part in parts:
+        by_key.setdefault(part.key, []).append(part)
     messages: list[Message] = []
-    for key, values in by_key.items():
-        chunk: list[bytes] = []
+    for key, keyed in by_key.items():
+        bodies: list[bytes] = []
+        events = 0
         size = 2  # the brackets
-        for value in values:
-            if chunk and (len(chunk) >= events_per_message or size + len(value) + 1 > max_bytes):
-                messages.append(_message(key, chunk))
-                chunk, size = [], 2
-            chunk.append(value)
-            size += len(value) + 1
-        if chunk:
-            messages.append(_message(key, chunk))
+        for part in keyed:
+            body = part.value[1:-1]
+            if bodies and (events + part.events > events_per_message or size + len(body) + 1 > max_bytes):
+                messages.append(_message(key, bodies, events))
+                bodies, events, size = [], 0, 2
+            bodies.append(body)
+            events += part.events
+            size += len(body) + 1
+        if bodies:
+            messages.append(_message(key, bodies, events))
     return messages
 
 
-def _message(key: bytes | None, values: list[bytes]) -> Message:
-    if len(values) == 1:
-        return Message(key, values[0], 1)
-    return Message(key, b"[" + b",".join(values) + b"]", len(values))
+def _message(key: bytes | None, bodies: list[bytes], events: int) -> Message:
+    if events == 1:
+        return Message(key, bodies[0], 1)
+    return Message(key, b"[" + b",".join(bodies) + b"]", events)
