@@ -79,9 +79,10 @@ class _RejectedEvent(_Envelope):
 
 # One pass of pydantic's JSON parser over the bytes, the event type choosing the data model
 # (the forwarder parses every event, so no intermediate dicts).
-_AnyEvent = Annotated[_PredictionEvent | _FeedbackEvent | _RejectedEvent, Field(discriminator="type")]
-_EVENT: TypeAdapter[_PredictionEvent | _FeedbackEvent | _RejectedEvent] = TypeAdapter(_AnyEvent)
-_BATCH: TypeAdapter[list[_PredictionEvent | _FeedbackEvent | _RejectedEvent]] = TypeAdapter(list[_AnyEvent])
+_Envelopes = _PredictionEvent | _FeedbackEvent | _RejectedEvent
+_AnyEvent = Annotated[_Envelopes, Field(discriminator="type")]
+_EVENT: TypeAdapter[_Envelopes] = TypeAdapter(_AnyEvent)
+_BATCH: TypeAdapter[list[_Envelopes]] = TypeAdapter(list[_AnyEvent])
 
 
 @dataclass(frozen=True)
@@ -108,9 +109,6 @@ class ParsedBatch:
 
 class InvalidEventError(ValueError):
     pass
-
-
-_Envelopes = _PredictionEvent | _FeedbackEvent | _RejectedEvent
 
 
 def parse_event(value: bytes) -> ParsedEvent:

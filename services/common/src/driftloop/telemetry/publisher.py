@@ -173,18 +173,18 @@ class EventPublisher:
     async def _encode_yielding(self, events: list[dict[str, Any]]) -> list[Message]:
         """``_encode_all``, encoding in chunks and yielding to the event loop between them (requests go first)."""
         parts: list[Message] = []
-        chunk = min(ENCODE_CHUNK, self.settings.events_per_message)
-        for start in range(0, len(events), chunk):
-            if start:
+        for index, chunk in enumerate(self._chunks(events)):
+            if index:
                 await asyncio.sleep(0)
-            parts += self._encode(events[start : start + chunk])
+            parts += self._encode(chunk)
         return self._pack(parts)
 
     def _encode_all(self, events: list[dict[str, Any]]) -> list[Message]:
-        chunk = min(ENCODE_CHUNK, self.settings.events_per_message)
-        return self._pack(
-            [part for start in range(0, len(events), chunk) for part in self._encode(events[start : start + chunk])]
-        )
+        return self._pack([part for chunk in self._chunks(events) for part in self._encode(chunk)])
+
+    def _chunks(self, events: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        size = min(ENCODE_CHUNK, self.settings.events_per_message)
+        return [events[start : start + size] for start in range(0, len(events), size)]
 
     def _encode(self, events: list[dict[str, Any]]) -> list[Message]:
         """Events -> one JSON array per model, in one orjson call each (per-event calls cost ~0.8 µs more

@@ -2,8 +2,8 @@
 
 Append-only, one file per source, messages framed as ``<key length><value length><events><key>
 <value>`` (three big-endian uint32; ``events`` is how many events the message carries, so that
-replay counts events, not messages), so any bytes survive and a record torn by a crash at the very end is
-recognised and ignored. A cursor file remembers how far replay has gone, so a restart resumes
+replay counts events, not messages), so any bytes survive and a record torn by a crash at the
+very end is recognised and ignored. A cursor file remembers how far replay has gone, so a restart resumes
 the replay instead of sending everything again; once everything is replayed both files are
 removed. The file is bounded: :meth:`append` writes what fits and reports how many it took.
 """
