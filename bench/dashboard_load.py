@@ -2,10 +2,12 @@
 
 Fills a SQLite store (the embedded default) with SQL bulk inserts (a recursive CTE: one row per
 request, 10 % of them labelled, drift windows of 1000 records with 17 columns), rolls the rows up
-per minute into traffic_minutes in SQL (what write_batch does as it stores them), registers a tiny
-real model so that the registry has the versions, then measures:
+in SQL into traffic_minutes (per minute, with the labelled pairs) and drift_slots (per 5 minutes):
+what write_batch and write_window do as they store them. Registers a tiny real model so that the
+registry has the versions, then measures:
 - each JSON endpoint behind the page (median of --repeat calls, in process, over the full range),
 - the page in headless Chromium: from navigation to every chart drawn (``data-state=ready``).
+--check first compares every chart read from the rollups with the same chart from the raw rows.
 Prints figures; asserts nothing. Run: .venv/bin/python bench/dashboard_load.py [--days 7 --rate 100].
 """
 
@@ -26,6 +28,7 @@ from sqlalchemy import text
 from driftloop.registry import CHAMPION, Registry
 from driftloop.report import CHARTS, ReportData
 from driftloop.store import make_engine, upgrade
+from driftloop.store.drift_rollup import SLOT_SECONDS
 from driftloop.store.settings import StoreSettings
 
 COLUMNS = [f"col_{i:02d}" for i in range(16)] + ["__predictions__"]
@@ -76,8 +79,8 @@ def fill(engine: object, days: float, rate: float, start: datetime) -> dict[str,
                     INSERT INTO drift_metrics (model, version, window_index, window_start, window_end, column_name,
                                                statistic, value, threshold, drifted, n, label_coverage)
                     SELECT 'credit', CASE WHEN w < :windows / 2 THEN 1 ELSE 2 END, w,
-                           strftime('%Y-%m-%d %H:%M:%f', :epoch + w * 1000 / :rate, 'unixepoch'),
-                           strftime('%Y-%m-%d %H:%M:%f', :epoch + (w + 1) * 1000 / :rate, 'unixepoch'),
+                           strftime('%Y-%m-%d %H:%M:%f', :epoch + w * 1000 / :rate, 'unixepoch') || '000',
+                           strftime('%Y-%m-%d %H:%M:%f', :epoch + (w + 1) * 1000 / :rate, 'unixepoch') || '000',
                            :column, :statistic, (abs(random()) % 1000) / 1000.0 * :scale, 0.1,
                            abs(random()) % 20 = 0, 1000, 0.1
                     FROM seq
@@ -95,16 +98,19 @@ def fill(engine: object, days: float, rate: float, start: datetime) -> dict[str,
         roll_up(c)
         counts = {
             t: c.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
-            for t in ("predictions", "feedback", "drift_metrics", "traffic_minutes")
+            for t in ("predictions", "feedback", "drift_metrics", "traffic_minutes", "drift_slots")
         }
     return counts
 
 
 def roll_up(c: object) -> None:
-    """Fill traffic_minutes from the generated rows in SQL, as write_batch would have (store/rollup.py).
+    """Fill the rollups from the generated rows in SQL, as write_batch and write_window would have.
 
-    Same minute format as SQLAlchemy's SQLite DateTime, same latency bins (floor(ln(ms + 0.001) * 20 + 0.5)),
-    labels keyed by their JSON text; the bench's predictions are the numbers 0 / 1, so they also sum.
+    traffic_minutes (store/rollup.py): same minute format as SQLAlchemy's SQLite DateTime, same
+    latency bins (floor(ln(ms + 0.001) * 20 + 0.5)), labels keyed by their JSON text; the bench's
+    predictions are the numbers 0 / 1, so they also sum; the labelled pairs of the
+    labelled_predictions join per minute of the prediction (store/labels.py). drift_slots
+    (store/drift_rollup.py): the charted rows' sums per 5-minute slot of the window end.
     """
     minute = "strftime('%Y-%m-%d %H:%M:00.000000', time)"
     statements = [
@@ -123,6 +129,29 @@ def roll_up(c: object) -> None:
            SELECT b.model, b.version, b.minute, coalesce(t.requests, 0), b.records, 0, coalesce(t.bins, '{}'),
                   b.labels, b.value_sum, b.records
            FROM lab_json b LEFT JOIN lat_json t USING (model, version, minute)""",
+        # Each label looks up its predictions by request id (CROSS JOIN fixes the order in SQLite);
+        # left to itself, the planner without statistics scans predictions and feedback by model.
+        """CREATE TEMP TABLE pairs AS SELECT p.model, p.version, strftime('%Y-%m-%d %H:%M:00.000000', p.time) AS minute,
+                   count(*) AS n, sum(p.prediction = f.actual) AS correct,
+                   sum(abs(CAST(p.prediction AS REAL) - CAST(f.actual AS REAL))) AS error_sum
+            FROM feedback f CROSS JOIN predictions p INDEXED BY ix_predictions_request_id
+                 ON p.request_id = f.request_id AND p.model = f.model
+                 AND (f.record_index IS NULL OR f.record_index = p.record_index)
+            GROUP BY 1, 2, 3""",
+        """UPDATE traffic_minutes SET labelled = pairs.n, correct = pairs.correct, error_sum = pairs.error_sum
+           FROM pairs WHERE traffic_minutes.model = pairs.model AND traffic_minutes.version = pairs.version
+                AND traffic_minutes.minute = pairs.minute""",
+        f"""INSERT INTO drift_slots (model, slot, column_name, statistic, windows, value_sum, value_count,
+                                     threshold_sum, threshold_count, drifted, verdicts)
+           SELECT model, strftime('%Y-%m-%d %H:%M:%S.000000',
+                                  CAST(strftime('%s', window_end) AS INTEGER) / {SLOT_SECONDS} * {SLOT_SECONDS},
+                                  'unixepoch'),
+                  column_name, statistic, count(*), coalesce(sum(value), 0), count(value),
+                  coalesce(sum(threshold), 0), count(threshold), coalesce(sum(drifted), 0), count(drifted)
+           FROM drift_metrics
+           WHERE statistic IN ('psi', 'drift_score') AND column_name != ''
+                 AND (substr(column_name, 1, 2) != '__' OR column_name = '__predictions__')
+           GROUP BY 1, 2, 3, 4""",
     ]
     for statement in statements:
         c.execute(text(statement))  # type: ignore[attr-defined]
@@ -148,6 +177,38 @@ def tiny_registry(root: Path, promoted_at: datetime) -> Registry:
     lines[-1] = lines[-1].replace(lines[-1].split('"time":')[1].split(",")[0].rstrip("}"), str(promoted_at.timestamp()))
     history.write_text("\n".join(lines) + "\n")
     return registry
+
+
+def check_rollups(data: ReportData) -> None:
+    """Print whether each chart read from the rollups equals the same chart from the raw rows (--check)."""
+    from driftloop.report import drift, performance, traffic
+
+    rng = data.time_range("credit", None, None)
+    charts = ("volume", "latency", "predictions", "performance", "drift")
+    rolled = {chart: data.chart(chart, "credit", rng) for chart in charts}
+    switches = [(traffic, "uses_rollup"), (performance, "uses_rollup"), (drift, "uses_slots")]
+    saved = [getattr(module, name) for module, name in switches]
+    try:
+        for module, name in switches:
+            setattr(module, name, lambda _: False)
+        raw = {chart: data.chart(chart, "credit", rng) for chart in charts}
+    finally:
+        for (module, name), original in zip(switches, saved, strict=True):
+            setattr(module, name, original)
+    for chart in charts:
+        verdict = "equal" if _same(rolled[chart], raw[chart]) else "DIFFERENT"
+        print(f"  {chart:<12} from the rollups vs from the raw rows, {rng.step} s buckets: {verdict}")
+
+
+def _same(a: object, b: object) -> bool:
+    # Means summed in another order may differ in their last rounded digit.
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 2e-3 * max(abs(a), abs(b), 1e-9) + 1e-4
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b
 
 
 def time_endpoints(data: ReportData, repeat: int) -> dict[str, float]:
@@ -203,6 +264,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="requests per second")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None, help="keep the store here (default: a temp dir)")
+    parser.add_argument("--check", action="store_true", help="compare every chart from the rollups with the raw rows")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="dashboard-load-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -224,6 +286,8 @@ def main() -> None:
         else:
             registry = Registry(workdir / "registry")
         data = ReportData(engine, registry)
+        if args.check:
+            check_rollups(data)
         endpoints = time_endpoints(data, args.repeat)
         print(f"{args.days:g} days at {args.rate:g} requests/s, SQLite, median of {args.repeat}:")
         for chart, seconds in endpoints.items():

@@ -120,3 +120,47 @@ def test_upgrading_a_store_with_traffic_rolls_its_rows_up(tmp_path: Path) -> Non
             text("SELECT sum(requests), sum(records), sum(rejected) FROM traffic_minutes")
         ).one()
     assert tuple(totals) == (2, 4, 1)
+
+
+def _labelled_totals(engine: Engine) -> tuple[int, int]:
+    with engine.connect() as connection:
+        labelled, correct = connection.execute(text("SELECT sum(labelled), sum(correct) FROM traffic_minutes")).one()
+    return int(labelled or 0), int(correct or 0)
+
+
+def test_labels_are_rolled_up_once_whichever_arrives_first_and_however_often(engine: Engine) -> None:
+    # req-1 predicts 1 (right: the samples' labels are 1), req-2 predicts 0 (wrong).
+    early = batch_of(make_feedback(2, record_index=1), offset=0)  # before its prediction
+    write_batch(engine, early)
+    write_batch(engine, batch_of(make_prediction(1, records=3), make_prediction(2, records=2), offset=10))
+    assert _labelled_totals(engine) == (1, 0)
+    late = batch_of(make_feedback(1), offset=20)  # request-level: all 3 records of req-1
+    write_batch(engine, late)
+    write_batch(engine, late)  # redelivered: stored once, counted once
+    write_batch(engine, early)
+    assert _labelled_totals(engine) == (4, 3)
+    write_batch(engine, batch_of(make_feedback(2, record_index=1), offset=30))  # a second label for a record
+    assert _labelled_totals(engine) == (5, 3) == (len(labelled_predictions(engine, "credit")), 3)
+
+
+def test_upgrading_a_store_with_feedback_counts_its_labels(tmp_path: Path) -> None:
+    from sqlalchemy import insert
+
+    from driftloop.store.models import Feedback, Prediction
+    from driftloop.store.writer import batch_rows
+
+    engine = make_engine(StoreSettings(url=f"sqlite:///{tmp_path / 'old.db'}"))
+    upgrade(engine, "0004_traffic_rollup")  # before the labelled counts: rows written then, then the upgrade
+    rows = batch_rows(batch_of(make_prediction(1, records=3), make_prediction(2), make_feedback(1), make_feedback(2)))
+    with engine.begin() as connection:
+        connection.execute(insert(Prediction), rows["predictions"])
+        connection.execute(insert(Feedback), rows["feedback"])
+    upgrade(engine)
+    assert _labelled_totals(engine) == (4, 3)
+
+
+def test_a_label_pairs_only_with_its_own_models_prediction(engine: Engine) -> None:
+    write_batch(engine, batch_of(make_prediction(1, model="other"), make_prediction(2, model="other")))
+    write_batch(engine, batch_of(make_feedback(1), offset=10))  # credit's req-1: none stored yet
+    write_batch(engine, batch_of(make_prediction(1), make_feedback(2), offset=20))
+    assert _labelled_totals(engine) == (1, 1) == (len(labelled_predictions(engine, "credit")), 1)

@@ -1,63 +1,62 @@
 """Drift charts from ``drift_metrics``: PSI per column and window (heatmap), verdict scores with thresholds.
 
-Windows are grouped into the range's buckets in SQL (mean PSI, mean score, "drifted" if any
-window in the bucket drifted), so a week of small windows still reaches the browser as at most
-a few thousand cells. Rule firings are listed for the timeline.
+Windows are grouped into the range's buckets (mean PSI, mean score, "drifted" if any window in
+the bucket drifted), so a week of small windows still reaches the browser as at most a few
+thousand cells. Buckets of 5 minutes or more (ranges over 2.5 hours) are read from the 5-minute
+rollup ``drift_slots`` (store/drift_rollup.py: a week is ~70,000 slot rows instead of ~2 million
+window rows), with the partial slots at both ends of the range read raw; shorter buckets are
+grouped from ``drift_metrics`` in SQL. Both give the same means. Rule firings are listed for the
+timeline.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Integer, cast, func, inspect, select
+from sqlalchemy import Connection, Engine, Integer, cast, func, inspect, select
 
 from driftloop.report.timerange import TimeRange, bucket, iso, utc
 from driftloop.store.drift import DriftMetric, RuleFiring
+from driftloop.store.drift_rollup import (
+    CHARTED_STATISTICS,
+    COUNTERS,
+    PREDICTIONS,
+    SLOT_SECONDS,
+    DriftSlot,
+    SlotCounts,
+    slot_of,
+)
 
-PREDICTIONS = "__predictions__"
 MAX_SERIES = 6  # score time series: the columns closest to (or past) their threshold
+
+Cell = tuple[float | None, float | None, int | None]  # mean value, mean threshold, any window drifted
+Cells = dict[tuple[int, str, str], Cell]  # by (bucket, column, statistic)
+
+
+def uses_slots(rng: TimeRange) -> bool:
+    return rng.step % SLOT_SECONDS == 0
 
 
 def drift(engine: Engine, model: str, rng: TimeRange) -> dict[str, Any]:
     if not inspect(engine).has_table("drift_metrics"):
         return {**rng.to_dict(), "time": [], "columns": [], "psi": [], "scores": [], "firings": []}
-    b = bucket(DriftMetric.window_end, rng.step, engine.dialect.name).label("b")
-    query = (
-        select(
-            b,
-            DriftMetric.column_name,
-            DriftMetric.statistic,
-            func.avg(DriftMetric.value),
-            func.avg(DriftMetric.threshold),
-            func.max(cast(DriftMetric.drifted, Integer)),
-        )
-        .where(
-            DriftMetric.model == model,
-            DriftMetric.window_end >= rng.since,
-            DriftMetric.window_end < rng.until,
-            DriftMetric.statistic.in_(("psi", "drift_score")),
-            (~DriftMetric.column_name.startswith("__", autoescape=True)) | (DriftMetric.column_name == PREDICTIONS),
-            DriftMetric.column_name != "",
-        )
-        .group_by(b, DriftMetric.column_name, DriftMetric.statistic)
-    )
-    psi: dict[str, dict[int, float | None]] = defaultdict(dict)
-    scores: dict[str, dict[int, tuple[float | None, float | None, int | None]]] = defaultdict(dict)
-    keys: set[int] = set()
     with engine.connect() as connection:
-        for key, column, statistic, value, threshold, drifted in connection.execute(query):
-            keys.add(int(key))
-            if statistic == "psi":
-                psi[column][int(key)] = _round(value)
-            else:
-                scores[column][int(key)] = (_round(value), _round(threshold), drifted)
+        cells = _slot_cells(connection, model, rng) if uses_slots(rng) else _window_cells(connection, model, rng)
         firings = connection.execute(
             select(RuleFiring.fired_at, RuleFiring.rule, RuleFiring.action, RuleFiring.delivery_status)
             .where(RuleFiring.model == model, RuleFiring.fired_at >= rng.since, RuleFiring.fired_at < rng.until)
             .order_by(RuleFiring.fired_at)
         ).all()
-    times = sorted(keys)
+    psi: dict[str, dict[int, float | None]] = defaultdict(dict)
+    scores: dict[str, dict[int, Cell]] = defaultdict(dict)
+    for (key, column, statistic), (value, threshold, drifted) in cells.items():
+        if statistic == "psi":
+            psi[column][key] = _round(value)
+        else:
+            scores[column][key] = (_round(value), _round(threshold), drifted)
+    times = sorted({key for key, _, _ in cells})
     columns = sorted(psi, key=lambda c: (c == PREDICTIONS, c))
     return {
         **rng.to_dict(),
@@ -72,9 +71,73 @@ def drift(engine: Engine, model: str, rng: TimeRange) -> dict[str, Any]:
     }
 
 
-def _score_series(
-    scores: dict[str, dict[int, tuple[float | None, float | None, int | None]]], times: list[int], rng: TimeRange
-) -> list[dict[str, Any]]:
+def _charted_rows(since: datetime, until: datetime) -> Any:
+    return (
+        (DriftMetric.window_end >= since)
+        & (DriftMetric.window_end < until)
+        & DriftMetric.statistic.in_(CHARTED_STATISTICS)
+        & ((~DriftMetric.column_name.startswith("__", autoescape=True)) | (DriftMetric.column_name == PREDICTIONS))
+        & (DriftMetric.column_name != "")
+    )
+
+
+def _window_cells(connection: Connection, model: str, rng: TimeRange) -> Cells:
+    """Short ranges: the windows grouped per bucket in SQL."""
+    b = bucket(DriftMetric.window_end, rng.step, connection.dialect.name).label("b")
+    query = (
+        select(
+            b,
+            DriftMetric.column_name,
+            DriftMetric.statistic,
+            func.avg(DriftMetric.value),
+            func.avg(DriftMetric.threshold),
+            func.max(cast(DriftMetric.drifted, Integer)),
+        )
+        .where(DriftMetric.model == model, _charted_rows(rng.since, rng.until))
+        .group_by(b, DriftMetric.column_name, DriftMetric.statistic)
+    )
+    return {
+        (int(key), column, statistic): (value, threshold, drifted)
+        for key, column, statistic, value, threshold, drifted in connection.execute(query)
+    }
+
+
+def _slot_cells(connection: Connection, model: str, rng: TimeRange) -> Cells:
+    """Long ranges: the whole slots' sums per bucket in SQL, plus the windows of the partial slots at the ends."""
+    first_whole = slot_of(rng.since)
+    if first_whole < rng.since:
+        first_whole += timedelta(seconds=SLOT_SECONDS)
+    last_whole = slot_of(rng.until)
+    counts: dict[tuple[int, str, str], SlotCounts] = defaultdict(SlotCounts)
+    if first_whole < last_whole:
+        b = bucket(DriftSlot.slot, rng.step, connection.dialect.name).label("b")
+        query = (
+            select(b, DriftSlot.column_name, DriftSlot.statistic, *(func.sum(getattr(DriftSlot, n)) for n in COUNTERS))
+            .where(DriftSlot.model == model, DriftSlot.slot >= first_whole, DriftSlot.slot < last_whole)
+            .group_by(b, DriftSlot.column_name, DriftSlot.statistic)
+        )
+        for key, column, statistic, *sums in connection.execute(query):
+            counts[(int(key), column, statistic)].merge(SlotCounts(*sums))
+        edges = [(rng.since, first_whole), (last_whole, rng.until)]
+    else:
+        edges = [(rng.since, rng.until)]
+    for since, until in edges:
+        if since < until:
+            windows = select(
+                DriftMetric.window_end,
+                DriftMetric.column_name,
+                DriftMetric.statistic,
+                DriftMetric.value,
+                DriftMetric.threshold,
+                DriftMetric.drifted,
+            ).where(DriftMetric.model == model, _charted_rows(since, until))
+            for end, column, statistic, value, threshold, drifted in connection.execute(windows):
+                epoch = int(utc(end).timestamp())
+                counts[(epoch - epoch % rng.step, column, statistic)].add(value, threshold, drifted)
+    return {key: c.means() for key, c in counts.items()}
+
+
+def _score_series(scores: dict[str, dict[int, Cell]], times: list[int], rng: TimeRange) -> list[dict[str, Any]]:
     series: list[tuple[int, str, dict[str, Any]]] = []
     for column, by_key in scores.items():
         drifted = sum(1 for _, _, d in by_key.values() if d)

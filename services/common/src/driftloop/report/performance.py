@@ -1,9 +1,11 @@
 """Performance where labels arrived: accuracy (classifiers) or MAE (regressors) per bucket, with label coverage.
 
 Buckets are by prediction time, so a bucket's coverage is the share of its records that have a
-label by now; recent buckets fill in as feedback arrives. The join is that of the
-``labelled_predictions`` view (see docs/reporting.md); the records per bucket (coverage's
-denominator) come from the per-minute rollup when the buckets are a minute or more.
+label by now; recent buckets fill in as feedback arrives. Buckets of a minute or more are read
+from the per-minute rollup (``labelled`` / ``correct`` / ``error_sum`` and ``records`` of
+``traffic_minutes``, the partial edge minutes raw: minutes.py); shorter buckets join the raw rows
+in SQL, as the ``labelled_predictions`` view does (see docs/reporting.md). A record labelled twice
+counts twice either way, as in that join.
 """
 
 from __future__ import annotations
@@ -41,13 +43,24 @@ def performance(engine: Engine, model: str, rng: TimeRange, *, regression: bool 
         .group_by(b)
     )
     totals = select(b, func.count()).where(in_range).group_by(b)
-    if uses_rollup(rng):  # the coverage's denominator: records per bucket, from the per-minute rollup
-        records = {key: counts.records for key, counts in bucket_counts(engine, model, rng).items() if counts.records}
+    if uses_rollup(rng):
+        per_bucket = bucket_counts(engine, model, rng)
+        records = {key: counts.records for key, counts in per_bucket.items() if counts.records}
+        scored = {
+            key: (c.labelled, (c.error_sum if regression else c.correct) / c.labelled)
+            for key, c in per_bucket.items()
+            if c.labelled
+        }
     else:
         with engine.connect() as connection:
             records = {int(key): int(count) for key, count in connection.execute(totals)}
-    with engine.connect() as connection:
-        scored = {int(key): (int(count), value) for key, count, value in connection.execute(labelled)}
+            scored = {int(key): (int(count), value) for key, count, value in connection.execute(labelled)}
+    return _result(rng, metric_name, records, scored)
+
+
+def _result(
+    rng: TimeRange, metric_name: str, records: dict[int, int], scored: dict[int, tuple[int, Any]]
+) -> dict[str, Any]:
     keys = sorted(records)
     return {
         **rng.to_dict(),

@@ -70,7 +70,7 @@ def _volume_result(rng: TimeRange, counts: dict[int, list[int]]) -> dict[str, An
 def latency(engine: Engine, model: str, rng: TimeRange) -> dict[str, Any]:
     """p50 / p95 / p99 of the request latency (ms) per bucket."""
     if uses_rollup(rng):
-        per_bucket = bucket_counts(engine, model, rng)
+        per_bucket = bucket_counts(engine, model, rng, "latency_bins")
         bins = {k: {int(b): n for b, n in c.latency_bins.items()} for k, c in per_bucket.items() if c.requests}
         return _latency_result(rng, bins)
     dialect = engine.dialect.name
@@ -113,7 +113,7 @@ def _percentile(histogram: dict[int, int], q: float) -> float | None:
 def predictions(engine: Engine, model: str, rng: TimeRange) -> dict[str, Any]:
     """Share of each predicted class per bucket (classifiers), or the mean prediction (regressors)."""
     if uses_rollup(rng):
-        return {**rng.to_dict(), **_rollup_predictions(bucket_counts(engine, model, rng), rng)}
+        return {**rng.to_dict(), **_rollup_predictions(bucket_counts(engine, model, rng, "label_counts"), rng)}
     dialect = engine.dialect.name
     b = bucket(Prediction.time, rng.step, dialect).label("b")
     in_range = (Prediction.model == model) & _in_range(Prediction.time, rng)

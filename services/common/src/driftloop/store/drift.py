@@ -4,7 +4,8 @@ Written by the telemetry-forwarder (docs/reporting.md): ``drift_metrics`` has on
 window, column and statistic; ``rule_firings`` one row per firing with its evidence (the webhook
 body) and, for retrain rules, the delivery outcome; ``rule_state`` the evaluator's hysteresis per
 rule and model, so a restarted forwarder neither fires again nor forgets a cooldown. The tables
-are created by migration ``0003_drift``.
+are created by migration ``0003_drift``. The charted rows are also added to the 5-minute rollup
+``drift_slots`` in the same transaction (store/drift_rollup.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Connection,
     DateTime,
     Engine,
     Float,
@@ -30,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from driftloop.store.drift_rollup import add_to_drift_rollup, count_slots
 from driftloop.store.jobs import FINISHED_STATES, RetrainJob
 from driftloop.store.models import Base, JsonType
 
@@ -45,7 +48,12 @@ class DriftMetric(Base):
     """One statistic of one column (or ``__predictions__``, ``__performance__``, "" for the window) in one window."""
 
     __tablename__ = "drift_metrics"
-    __table_args__ = (Index("ix_drift_metrics_window", "model", "version", "window_index"),)
+    __table_args__ = (
+        Index("ix_drift_metrics_window", "model", "version", "window_index"),
+        # The dashboard reads a model over a span of window ends (short ranges, and the partial
+        # slots at a long range's ends); without it SQLite reads every row of the model (migration 0005).
+        Index("ix_drift_metrics_model_end", "model", "window_end"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     model: Mapped[str] = mapped_column(String(200))
@@ -148,13 +156,19 @@ def metric_rows(report: WindowReport) -> list[dict[str, Any]]:
     return rows
 
 
+def insert_metrics(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """``drift_metrics`` rows, and the charted ones added to the 5-minute rollup the dashboard reads."""
+    connection.execute(insert(DriftMetric), rows)
+    add_to_drift_rollup(connection, count_slots(rows))
+
+
 def write_window(engine: Engine, report: WindowReport, firings: list[Firing], state: list[dict[str, Any]]) -> None:
     """A closed window's metrics, its firings and the rule state after it, in one transaction."""
     now = datetime.now(UTC)
     with Session(engine) as session, session.begin():
         # One executemany, not ORM objects: a window is ~130 rows and the ORM's unit of work costs
         # more than the window's statistics.
-        session.execute(insert(DriftMetric), metric_rows(report))
+        insert_metrics(session.connection(), metric_rows(report))
         for firing in firings:
             session.merge(
                 RuleFiring(

@@ -7,6 +7,12 @@ predictions (a regressor's mean). ``write_batch`` updates it in the same transac
 from the rows that insert actually stored, so a redelivered batch counts nothing twice. The
 dashboard reads a week as ~10 000 of these rows instead of ~60 M predictions (docs/reporting.md).
 Created by migration ``0004_traffic_rollup``.
+
+Since migration ``0005_label_and_drift_rollups`` it also counts the labelled records of the minute (by
+the PREDICTION's time and version): ``labelled`` (pairs of a prediction row and a feedback row, as
+the ``labelled_predictions`` join counts them), ``correct`` (prediction equal to the label) and
+``error_sum`` (sum of |prediction - label| where both are numbers). store/labels.py finds the
+pairs when the second of the two is stored.
 """
 
 from __future__ import annotations
@@ -49,6 +55,12 @@ class TrafficMinute(Base):
     value_sum: Mapped[float] = mapped_column(Float, default=0.0)
     value_count: Mapped[int] = mapped_column(Integer, default=0)
     """Sum and count of the numeric predictions (bools excluded)."""
+    labelled: Mapped[int] = mapped_column(Integer, server_default="0")
+    """(prediction, feedback) pairs of the minute's records: a record with two labels counts twice, as in the join."""
+    correct: Mapped[int] = mapped_column(Integer, server_default="0")
+    """Pairs whose prediction equals the label (accuracy = correct / labelled)."""
+    error_sum: Mapped[float] = mapped_column(Float, server_default="0")
+    """Sum of |prediction - label| over the pairs where both are numbers (MAE = error_sum / labelled)."""
 
 
 def latency_bin(latency_ms: float) -> int:
@@ -62,6 +74,17 @@ def bin_latency(bin_: int) -> float:
 
 def label_of(prediction: Any) -> str:
     return prediction if isinstance(prediction, str) else orjson.dumps(prediction).decode()
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def same_label(prediction: Any, actual: Any) -> bool:
+    """Whether a prediction equals its label, as JSON values: 1 == 1.0, but True != 1 and "1" != 1."""
+    if _is_number(prediction) and _is_number(actual):
+        return bool(prediction == actual)
+    return type(prediction) is type(actual) and bool(prediction == actual)
 
 
 def minute_of(moment: datetime) -> datetime:
@@ -78,18 +101,35 @@ class MinuteCounts:
     label_counts: dict[str, int] | None = field(default_factory=dict)
     value_sum: float = 0.0
     value_count: int = 0
+    labelled: int = 0
+    correct: int = 0
+    error_sum: float = 0.0
+
+    def add_label(self, prediction: Any, actual: Any) -> None:
+        """One (prediction row, feedback row) pair of this minute."""
+        self.labelled += 1
+        self.correct += same_label(prediction, actual)
+        if _is_number(prediction) and _is_number(actual):
+            self.error_sum += abs(float(prediction) - float(actual))
+
+    def add_requests(self, latency_bin: int, n: int) -> None:
+        """n requests in one latency bin."""
+        self.requests += n
+        key = str(latency_bin)
+        self.latency_bins[key] = self.latency_bins.get(key, 0) + n
+
+    def add_records(self, prediction: Any, n: int) -> None:
+        """n records with the same prediction (their requests are counted by add_requests)."""
+        self.records += n
+        if _is_number(prediction):
+            self.value_sum += float(prediction) * n
+            self.value_count += n
+        self._count_labels({label_of(prediction): n})
 
     def add_record(self, row: dict[str, Any]) -> None:
-        self.records += 1
         if row["record_index"] == 0:  # latency is per request: every record of it carries the same
-            self.requests += 1
-            key = str(latency_bin(float(row["latency_ms"])))
-            self.latency_bins[key] = self.latency_bins.get(key, 0) + 1
-        prediction = row["prediction"]
-        if isinstance(prediction, int | float) and not isinstance(prediction, bool):
-            self.value_sum += float(prediction)
-            self.value_count += 1
-        self._count_labels({label_of(prediction): 1})
+            self.add_requests(latency_bin(float(row["latency_ms"])), 1)
+        self.add_records(row["prediction"], 1)
 
     def merge(self, other: MinuteCounts) -> None:
         self.requests += other.requests
@@ -103,6 +143,9 @@ class MinuteCounts:
             self._count_labels(other.label_counts)
         self.value_sum += other.value_sum
         self.value_count += other.value_count
+        self.labelled += other.labelled
+        self.correct += other.correct
+        self.error_sum += other.error_sum
 
     def _count_labels(self, counts: dict[str, int]) -> None:
         if self.label_counts is None:
@@ -129,6 +172,21 @@ def count_minutes(predictions: Iterable[dict[str, Any]], rejected: Iterable[dict
     return minutes
 
 
+def merge_minutes(minutes: dict[Key, MinuteCounts], increments: dict[Key, MinuteCounts]) -> None:
+    """Add increments into ``minutes`` (e.g. a batch's traffic and the labelled pairs it completed)."""
+    for key, counts in increments.items():
+        if key in minutes:
+            minutes[key].merge(counts)
+        else:
+            minutes[key] = counts
+
+
+# The columns of migration 0004, and those 0005 added: 0004's own roll-up of older rows runs this
+# code before 0005's columns exist, and increments without labels leave them alone anyway.
+_TRAFFIC_COLUMNS = ("requests", "records", "rejected", "latency_bins", "label_counts", "value_sum", "value_count")
+_LABEL_COLUMNS = ("labelled", "correct", "error_sum")
+
+
 def add_to_rollup(connection: Connection, minutes: dict[Key, MinuteCounts]) -> None:
     """Add increments to ``traffic_minutes`` inside the caller's transaction.
 
@@ -138,44 +196,18 @@ def add_to_rollup(connection: Connection, minutes: dict[Key, MinuteCounts]) -> N
     """
     table = cast(Table, TrafficMinute.__table__)
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    names = _TRAFFIC_COLUMNS + (_LABEL_COLUMNS if any(m.labelled for m in minutes.values()) else ())
     for (model, version, minute), increment in sorted(minutes.items()):  # one lock order: no deadlocks
         keys = {"model": model, "version": version, "minute": minute}
-        empty = {
-            **keys,
-            "requests": 0,
-            "records": 0,
-            "rejected": 0,
-            "latency_bins": {},
-            "label_counts": {},
-            "value_sum": 0.0,
-            "value_count": 0,
-        }
+        empty = {**keys, **{name: getattr(MinuteCounts(), name) for name in _TRAFFIC_COLUMNS}}
         connection.execute(dialect.insert(table).values(empty).on_conflict_do_nothing())
         where = (table.c.model == model) & (table.c.version == version) & (table.c.minute == minute)
-        query = select(table).where(where)
+        query = select(*(table.c[name] for name in names)).where(where)
         if connection.dialect.name == "postgresql":
             query = query.with_for_update()
-        row = connection.execute(query).mappings().one()
-        total = MinuteCounts(
-            requests=row["requests"],
-            records=row["records"],
-            rejected=row["rejected"],
-            latency_bins=dict(row["latency_bins"] or {}),
-            label_counts=dict(row["label_counts"]) if row["label_counts"] is not None else None,
-            value_sum=row["value_sum"],
-            value_count=row["value_count"],
-        )
+        row = dict(connection.execute(query).mappings().one())
+        row["latency_bins"] = dict(row["latency_bins"] or {})
+        row["label_counts"] = dict(row["label_counts"]) if row["label_counts"] is not None else None
+        total = MinuteCounts(**row)
         total.merge(increment)
-        connection.execute(
-            update(table)
-            .where(where)
-            .values(
-                requests=total.requests,
-                records=total.records,
-                rejected=total.rejected,
-                latency_bins=total.latency_bins,
-                label_counts=total.label_counts,
-                value_sum=total.value_sum,
-                value_count=total.value_count,
-            )
-        )
+        connection.execute(update(table).where(where).values({name: getattr(total, name) for name in names}))

@@ -4,7 +4,8 @@ Every insert is ``INSERT ... ON CONFLICT DO NOTHING`` (PostgreSQL and SQLite ali
 delivered twice (the forwarder crashed after the commit, before committing its bus offset)
 stores nothing twice: at-least-once delivery, exactly-once storage. The inserts return the keys
 they stored, and only those rows are added to the per-minute rollup (``traffic_minutes``, in the
-same transaction), so the rollup is exactly-once too.
+same transaction), so the rollup is exactly-once too: their traffic, and the labelled pairs they
+complete (a new label for a stored prediction, or a new prediction for a stored label: store/labels.py).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from sqlalchemy import JSON, Connection, Engine, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
+from driftloop.store.labels import lock_models, new_pairs
 from driftloop.store.models import DeadLetter, Feedback, Prediction, Rejected
-from driftloop.store.rollup import add_to_rollup, count_minutes
+from driftloop.store.rollup import add_to_rollup, count_minutes, merge_minutes
 from driftloop.telemetry.parse import FeedbackData, ParsedBatch, PredictionData, RejectedData
 
 
@@ -97,7 +99,7 @@ _TABLES: dict[str, Table] = {
 
 
 # The tables the per-minute rollup counts: their inserts report which rows were new.
-_ROLLED_UP = ("predictions", "rejected")
+_ROLLED_UP = ("predictions", "feedback", "rejected")
 
 
 def _insert_ignoring_duplicates(engine: Engine, table: Table) -> Any:
@@ -179,7 +181,13 @@ def write_batch(engine: Engine, batch: ParsedBatch) -> WriteResult:
                 continue
             if name in _ROLLED_UP:
                 stored[name] = _rows_inserted(table, table_rows, inserted)
-        add_to_rollup(connection, count_minutes(stored.get("predictions", []), stored.get("rejected", [])))
+        new_predictions, new_feedback = stored.get("predictions", []), stored.get("feedback", [])
+        minutes = count_minutes(new_predictions, stored.get("rejected", []))
+        if new_predictions or new_feedback:
+            # Before the pairing and every rollup row lock, in the same order in every batch.
+            lock_models(connection, [row["model"] for row in [*new_predictions, *new_feedback]])
+            merge_minutes(minutes, new_pairs(connection, new_predictions, new_feedback))
+        add_to_rollup(connection, minutes)
     return WriteResult(
         predictions=len(rows["predictions"]),
         feedback=len(rows["feedback"]),
