@@ -41,7 +41,7 @@ from driftloop.store import StoreSettings, count_rows, make_engine, upgrade  # n
 from driftloop.telemetry.bus import open_consumer  # noqa: E402
 from driftloop.telemetry.publisher import EventPublisher  # noqa: E402
 from driftloop.telemetry.settings import BusSettings  # noqa: E402
-from driftloop_forwarder.core import Forwarder  # noqa: E402
+from driftloop_forwarder.core import Forwarder, tune_collector  # noqa: E402
 from driftloop_forwarder.settings import ForwardSettings  # noqa: E402
 
 
@@ -73,7 +73,9 @@ async def throughput(kafka: KafkaServer, store_url: str, events: int, workdir: P
     engine = make_engine(StoreSettings(url=store_url))
     consumer = open_consumer(settings, "bench-throughput")
     await consumer.start()
-    forwarder = Forwarder(consumer, engine, ForwardSettings(batch_size=5000), poll_timeout_ms=200)
+    forward = ForwardSettings(batch_size=5000)
+    tune_collector(forward.gc_gen0_threshold)  # as the service does at start
+    forwarder = Forwarder(consumer, engine, forward, poll_timeout_ms=200)
     began, cpu_began = time.perf_counter(), time.process_time()
     task = asyncio.create_task(forwarder.run())  # the service's pipelined loop
     while forwarder.stats.events < events:  # noqa: ASYNC110 - the forwarder's counter, polled

@@ -22,7 +22,7 @@ from driftloop.drift.rules import load_rules
 from driftloop.registry import Registry
 from driftloop.store import make_engine, upgrade
 from driftloop.telemetry.bus import open_consumer
-from driftloop_forwarder.core import Forwarder
+from driftloop_forwarder.core import Forwarder, tune_collector
 from driftloop_forwarder.drift_watch import DriftWatch
 from driftloop_forwarder.settings import ForwarderSettings
 
@@ -60,6 +60,7 @@ def create_app(settings: ForwarderSettings | None = None) -> FastAPI:
                 forwarder.sinks.append(watch)
                 interval = min(settings.drift.flush_interval_s, settings.drift.retrain_poll_s)
                 timer = asyncio.create_task(watch.run_timer(interval, stopping), name="drift-timer")
+            tune_collector(settings.forward.gc_gen0_threshold)
             task = asyncio.create_task(forwarder.run(), name="forwarder")
             app.state.forwarder = forwarder
             app.state.drift = watch

@@ -11,6 +11,7 @@ the loop catches up.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,14 @@ logger = logging.getLogger(__name__)
 
 # Called with each stored batch after its database commit (drift windows hook in here).
 BatchSink = Callable[[ParsedBatch], Awaitable[None]]
+
+
+def tune_collector(gen0_threshold: int) -> None:
+    """Keep what start-up allocated out of the garbage collector's passes, and run them less often
+    (``ForwardSettings.gc_gen0_threshold``; 0 keeps Python's default)."""
+    gc.freeze()
+    if gen0_threshold:
+        gc.set_threshold(gen0_threshold, *gc.get_threshold()[1:])
 
 
 @dataclass

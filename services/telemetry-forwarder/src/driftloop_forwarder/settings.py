@@ -17,6 +17,10 @@ class ForwardSettings(BaseModel):
     """First wait after a failed database write (doubles up to retry_backoff_max_s)."""
     retry_backoff_max_s: float = Field(default=10.0, gt=0)
     """Longest wait between two attempts on an unreachable database."""
+    gc_gen0_threshold: int = Field(default=50_000, ge=0)
+    """Allocations between two young-generation passes of Python's garbage collector (0: Python's
+    default, 700). Two batches of parsed events are alive at once; at 700 the collector rescans
+    them thousands of times per batch and took a third of the forwarder's time (docs/benchmarks.md)."""
 
 
 class DriftSettings(BaseModel):
