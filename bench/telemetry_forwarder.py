@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 sys.path.insert(0, str(ROOT / "tests" / "integration" / "telemetry"))
 
-from integration_servers import KafkaServer, PostgresServer, free_port  # noqa: E402
-from pipeline_helpers import kafka_settings, new_topic, prediction  # noqa: E402
+from integration_servers import KafkaServer, PostgresServer, free_port, new_topic  # noqa: E402
+from pipeline_helpers import kafka_settings, prediction  # noqa: E402
 from sqlalchemy import Engine, text  # noqa: E402
 
 from driftloop.store import StoreSettings, count_rows, make_engine, upgrade  # noqa: E402

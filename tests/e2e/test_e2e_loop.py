@@ -8,11 +8,10 @@ Once on the embedded defaults (SQLite bus and store), once on Apache Kafka + Pos
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from integration_servers import new_topic
 from rich.console import Console
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -94,22 +93,11 @@ def test_the_loop_closes_on_embedded_defaults(tmp_path: Path, ports: Ports) -> N
     assert positions == sorted(positions), dict(zip(milestones, positions, strict=True))
 
 
-async def _new_topic(bootstrap: str) -> str:
-    name = f"e2e-{uuid.uuid4().hex[:10]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
-    finally:
-        await admin.close()
-    return name
-
-
 def test_the_loop_closes_on_kafka_and_postgresql(
-    tmp_path: Path, ports: Ports, e2e_kafka: str, e2e_database: str
+    tmp_path: Path, ports: Ports, kafka_broker: str, fresh_database: str
 ) -> None:
-    topic = asyncio.run(_new_topic(e2e_kafka))
-    config = small_loop(tmp_path / "home", ports, bus_url=f"kafka://{e2e_kafka}/{topic}", store_url=e2e_database)
+    topic = asyncio.run(new_topic(kafka_broker, partitions=1, prefix="e2e"))
+    config = small_loop(tmp_path / "home", ports, bus_url=f"kafka://{kafka_broker}/{topic}", store_url=fresh_database)
     with (tmp_path / "story.txt").open("w") as story:
         outcome = run_loop(config, Console(file=story, width=160))
     check_loop_closed(outcome, config)

@@ -27,6 +27,20 @@ KAFKA_LIBS = REPO / "tools" / "cache" / "kafka-libs"
 START_TIMEOUT_S = 90.0
 
 
+async def new_topic(bootstrap: str, partitions: int = 3, prefix: str = "events") -> str:
+    """A topic of this test's own on the broker at ``bootstrap``: its name."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    finally:
+        await admin.close()
+    return name
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from drift_stream import (
     Receiver,
     Scorer,
@@ -19,23 +17,12 @@ from drift_stream import (
     serving,
     wait_until,
 )
-from integration_servers import free_port
+from integration_servers import free_port, new_topic
 
 from driftloop.store import make_engine
 from driftloop.store.settings import StoreSettings
 from driftloop.telemetry.settings import BusSettings
 from driftloop_forwarder.settings import ForwarderSettings
-
-
-async def new_topic(bootstrap: str) -> str:
-    name = f"drift-{uuid.uuid4().hex[:10]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
-    finally:
-        await admin.close()
-    return name
 
 
 def test_a_shift_on_kafka_fires_one_retrain_recorded_in_postgres(
@@ -46,7 +33,7 @@ def test_a_shift_on_kafka_fires_one_retrain_recorded_in_postgres(
     tmp_path: Path,
 ) -> None:
     receiver = Receiver()
-    topic = asyncio.run(new_topic(kafka_broker))
+    topic = asyncio.run(new_topic(kafka_broker, partitions=1, prefix="drift"))
     bus = BusSettings(url=f"kafka://{kafka_broker}/{topic}", spill_path=tmp_path / "spill", poll_timeout_ms=100)
     events = scorer.events(credit_frame(2, seed=31)) + scorer.events(credit_frame(4, seed=32, shift=1.0))
 

@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
-
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from driftloop.telemetry.events import feedback_event, prediction_event, rejected_event
 from driftloop.telemetry.settings import BusSettings
 
 MODELS = ("credit", "churn", "fraud", "limits", "pricing", "collections")
-
-
-async def new_topic(bootstrap: str, partitions: int = 3) -> str:
-    name = f"events-{uuid.uuid4().hex[:10]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
-    finally:
-        await admin.close()
-    return name
 
 
 def kafka_settings(bootstrap: str, topic: str, spill: Any, **overrides: Any) -> BusSettings:

@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 import httpx
-from integration_servers import KafkaServer, PostgresServer, free_port
-from pipeline_helpers import feedback, kafka_settings, new_topic, prediction, wait_until
+from integration_servers import KafkaServer, PostgresServer, free_port, new_topic
+from pipeline_helpers import feedback, kafka_settings, prediction, wait_until
 
 from driftloop.store import StoreSettings, count_rows, make_engine, upgrade
 from driftloop.telemetry.bus import open_consumer

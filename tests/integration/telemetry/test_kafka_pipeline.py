@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from pipeline_helpers import MODELS, feedback, kafka_settings, new_topic, prediction, rejected, wait_until
+from integration_servers import new_topic
+from pipeline_helpers import MODELS, feedback, kafka_settings, prediction, rejected, wait_until
 from sqlalchemy import text
 
 from driftloop.store import StoreSettings, count_rows, make_engine, upgrade

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from integration_servers import KafkaServer, free_port
-from pipeline_helpers import kafka_settings, new_topic, wait_until
+from integration_servers import KafkaServer, free_port, new_topic
+from pipeline_helpers import kafka_settings, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 from sklearn.ensemble import HistGradientBoostingClassifier
 

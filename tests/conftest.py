@@ -1,0 +1,57 @@
+"""Session fixtures shared by tests/integration and tests/e2e: one real Apache Kafka (KRaft) broker
+and one PostgreSQL cluster for the whole run, started on first use (unit tests start neither).
+
+``kafka_broker`` is the bootstrap address (``"127.0.0.1:<port>"``); ``postgres_url`` the
+SQLAlchemy URL of the cluster's ``postgres`` database; ``fresh_database`` an empty database of
+the test's own. The servers are in tests/integration/integration_servers.py.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "integration"))
+
+from integration_servers import KafkaServer, PostgresServer
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A single-node Apache Kafka 4.x broker for the whole session: its bootstrap address."""
+    server = KafkaServer(tmp_path_factory.mktemp("kafka"))
+    server.start()
+    try:
+        yield server.bootstrap
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresServer]:
+    workdir = Path(tempfile.mkdtemp(prefix="driftloop-pg-"))
+    server = PostgresServer(workdir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_cluster: PostgresServer) -> str:
+    """SQLAlchemy URL of the session's PostgreSQL (database ``postgres``)."""
+    return postgres_cluster.url
+
+
+@pytest.fixture
+def fresh_database(postgres_cluster: PostgresServer) -> str:
+    """SQLAlchemy URL of an empty database of this test's own on the session's PostgreSQL."""
+    return postgres_cluster.create_database(f"t_{uuid.uuid4().hex[:12]}")
