@@ -8,9 +8,7 @@ the test's own. The servers are in tests/integration/integration_servers.py.
 
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "integration"))
 
-from integration_servers import KafkaServer, PostgresServer
+from integration_servers import KafkaServer, PostgresServer, running_postgres
 
 
 @pytest.fixture(scope="session")
@@ -35,14 +33,8 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresServer]:
-    workdir = Path(tempfile.mkdtemp(prefix="driftloop-pg-"))
-    server = PostgresServer(workdir)
-    server.start()
-    try:
+    with running_postgres() as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -6,13 +6,11 @@ integration_servers.py.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from integration_servers import KafkaServer, PostgresServer
+from integration_servers import KafkaServer, PostgresServer, running_postgres
 
 
 @pytest.fixture
@@ -29,11 +27,5 @@ def kafka_server(tmp_path: Path) -> Iterator[KafkaServer]:
 @pytest.fixture
 def postgres_server() -> Iterator[PostgresServer]:
     """A PostgreSQL of this test's own, for tests that restart it."""
-    workdir = Path(tempfile.mkdtemp(prefix="driftloop-pg-"))
-    server = PostgresServer(workdir)
-    server.start()
-    try:
+    with running_postgres() as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)

@@ -8,6 +8,7 @@ loudly with the tail of its log.
 from __future__ import annotations
 
 import base64
+import contextlib
 import glob
 import os
 import pwd
@@ -15,8 +16,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -25,6 +28,19 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_LIBS = REPO / "tools" / "cache" / "kafka-libs"
 START_TIMEOUT_S = 90.0
+
+
+@contextlib.contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster in a temporary directory, removed at the end."""
+    workdir = Path(tempfile.mkdtemp(prefix="driftloop-pg-"))
+    server = PostgresServer(workdir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def new_topic(bootstrap: str, partitions: int = 3, prefix: str = "events") -> str:
