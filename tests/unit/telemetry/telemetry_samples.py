@@ -1,10 +1,15 @@
-"""Sample events for the telemetry tests (imported by name: the test directory is on sys.path)."""
+"""Sample events and helpers of the telemetry tests (imported by name: the test directory is on sys.path)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
+from driftloop.telemetry.bus import open_consumer
 from driftloop.telemetry.events import feedback_event, prediction_event, rejected_event
+from driftloop.telemetry.settings import BusSettings
+from driftloop.telemetry.wire import decode
 
 
 def make_prediction(index: int, records: int = 1, model: str = "credit") -> dict[str, Any]:
@@ -38,3 +43,21 @@ def make_rejected(index: int) -> dict[str, Any]:
         error={"code": "invalid_input", "message": "records[0].income: not a number"},
         body=b'{"records": [{"income": "x"}]}',
     )
+
+
+async def read_all(settings: BusSettings, group: str = "reader") -> list[str]:
+    """Request ids of every event on the bus, in bus order."""
+    consumer = open_consumer(settings, group)
+    await consumer.start()
+    ids: list[str] = []
+    while records := await consumer.poll(1000, 50):
+        ids.extend(event["data"]["request_id"] for r in records for event in decode(r.value))
+    await consumer.stop()
+    return ids
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the publisher's sender run until the condition holds (fails after 10 s)."""
+    async with asyncio.timeout(10):
+        while not condition():  # noqa: ASYNC110 - the stats have no event to wait on: poll them
+            await asyncio.sleep(0.005)

@@ -7,17 +7,16 @@ killed for real is in tests/integration/telemetry/test_faults.py).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
 from prometheus_client import REGISTRY
-from telemetry_samples import make_prediction
+from telemetry_samples import make_prediction, read_all, until
 
-from driftloop.telemetry.bus import open_consumer
 from driftloop.telemetry.bus.base import BusUnavailableError, Message
 from driftloop.telemetry.bus.embedded import EmbeddedProducer, path_from_url
-from driftloop.telemetry.publisher import EventPublisher
+from driftloop.telemetry.publisher import EventPublisher, encode_event
 from driftloop.telemetry.settings import BusSettings
 from driftloop.telemetry.wire import decode
 
@@ -49,24 +48,6 @@ class SwitchedProducer(EmbeddedProducer):
 def switched_publisher(settings: BusSettings, switch: Switch) -> EventPublisher:
     path = path_from_url(settings.url)
     return EventPublisher(settings, "scoring-test", producer_factory=lambda _s: SwitchedProducer(path, switch))
-
-
-async def read_all(settings: BusSettings, group: str = "reader") -> list[str]:
-    """Request ids of every event on the bus, in bus order."""
-    consumer = open_consumer(settings, group)
-    await consumer.start()
-    ids: list[str] = []
-    while records := await consumer.poll(1000, 50):
-        ids.extend(event["data"]["request_id"] for r in records for event in decode(r.value))
-    await consumer.stop()
-    return ids
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Let the publisher's sender run until the condition holds (fails after 10 s)."""
-    async with asyncio.timeout(10):
-        while not condition():  # noqa: ASYNC110 - the stats have no event to wait on: poll them
-            await asyncio.sleep(0.005)
 
 
 def test_everything_published_arrives_in_order(bus_settings: BusSettings) -> None:
@@ -200,42 +181,25 @@ def test_the_depth_gauge_is_read_at_scrape_time_not_written_by_publish(bus_setti
     asyncio.run(scenario())
 
 
-def test_a_batch_is_encoded_in_chunks_that_let_requests_run_in_between(bus_settings: BusSettings) -> None:
-    from driftloop.telemetry.publisher import ENCODE_CHUNK
-
-    order: list[str] = []
-
-    class Recording(EventPublisher):
-        def _encode(self, events: list[dict[str, object]]) -> list[Message]:
-            order.append(f"encode {len(events)}")
-            return super()._encode(events)
-
+def test_an_event_is_encoded_when_published_so_the_caller_may_reuse_it(bus_settings: BusSettings) -> None:
     async def scenario() -> None:
-        publisher = Recording(bus_settings, "scoring-test")
-
-        async def request() -> None:
-            order.append("request")
-
-        pending = asyncio.create_task(request())  # runs at the encoder's first yield
-        messages = await publisher._encode_yielding([make_prediction(i) for i in range(2 * ENCODE_CHUNK + 50)])
-        await pending
-        events = [event for message in messages for event in decode(message.value)]
-        assert [event["data"]["request_id"] for event in events] == [f"req-{i}" for i in range(2 * ENCODE_CHUNK + 50)]
-        assert sum(message.events for message in messages) == 2 * ENCODE_CHUNK + 50
+        publisher = EventPublisher(bus_settings, "scoring-test")
+        await publisher.start()
+        event = make_prediction(1)
+        publisher.publish(event)
+        event["data"]["request_id"] = "changed after publishing"
+        await publisher.stop()
+        assert publisher.settled == publisher.stats.sent == 1
 
     asyncio.run(scenario())
-    assert order == [f"encode {ENCODE_CHUNK}", "request", f"encode {ENCODE_CHUNK}", "encode 50"]
+    assert asyncio.run(read_all(bus_settings)) == ["req-1"]
 
 
-def test_messages_respect_the_byte_bound_when_a_chunk_encodes_larger(bus_settings: BusSettings) -> None:
+def test_messages_respect_the_byte_bound(bus_settings: BusSettings) -> None:
     settings = bus_settings.model_copy(update={"message_max_bytes": 1024})
     events = [make_prediction(i) for i in range(10)]
     assert len(orjson.dumps(events)) > 1024
-
-    async def scenario() -> list[Message]:
-        return await EventPublisher(settings, "scoring-test")._encode_yielding(events)
-
-    messages = asyncio.run(scenario())
+    messages = EventPublisher(settings, "scoring-test")._pack([encode_event(event) for event in events])
     assert len(messages) > 1
     assert all(len(message.value) <= 1024 for message in messages)
     decoded = [event["data"]["request_id"] for message in messages for event in decode(message.value)]

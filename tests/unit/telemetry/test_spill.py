@@ -53,3 +53,18 @@ def test_a_torn_last_record_is_not_read(tmp_path: Path) -> None:
     messages, _ = reopened.read(100)
     assert messages == [Message(None, b"whole")]
     reopened.close()
+
+
+def test_what_is_appended_after_a_torn_record_is_replayed(tmp_path: Path) -> None:
+    spill = SpillFile(tmp_path, "scoring", max_bytes=1 << 20)
+    spill.append([Message(b"credit", b"before", 1), Message(b"credit", b"torn-by-a-crash", 1)])
+    spill.close()
+    with spill.path.open("r+b") as raw:
+        raw.truncate(spill.path.stat().st_size - 3)
+    reopened = SpillFile(tmp_path, "scoring", max_bytes=1 << 20)
+    reopened.append([Message(b"credit", b"after", 1)])
+    messages, end = reopened.read(100)
+    assert [m.value for m in messages] == [b"before", b"after"]
+    reopened.advance(end)
+    assert not reopened.pending
+    reopened.close()

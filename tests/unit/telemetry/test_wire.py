@@ -7,13 +7,23 @@ from telemetry_samples import make_feedback, make_prediction
 
 from driftloop.telemetry.bus.base import Message, Record
 from driftloop.telemetry.parse import parse_records
-from driftloop.telemetry.publisher import event_key
-from driftloop.telemetry.wire import BATCH_CONTENT_TYPE, EVENT_CONTENT_TYPE, content_type, decode, is_batch, pack
+from driftloop.telemetry.publisher import encode_event
+from driftloop.telemetry.wire import (
+    BATCH_CONTENT_TYPE,
+    EVENT_CONTENT_TYPE,
+    content_type,
+    decode,
+    frames,
+    is_batch,
+    pack,
+    pack_events,
+    unframe,
+)
 
 
 def encode(event: dict[str, object]) -> Message:
-    """One event as a part (a JSON array of one), the way the publisher hands events to pack."""
-    return Message(event_key(event), orjson.dumps([event]), 1)
+    """One event as a part, the way the publisher hands events to pack."""
+    return encode_event(event)
 
 
 def encoded(count: int, model: str = "credit") -> list[Message]:
@@ -81,3 +91,20 @@ def test_a_batch_that_is_not_json_is_one_dead_letter_and_a_mixed_valid_one_parse
     parsed = parse_records([Record(value=value, key=b"credit", partition=0, offset=2, topic="t")])
     assert (len(parsed.events), parsed.dead_letters) == (51, [])
     assert parsed.events[-1].type == "driftloop.feedback"
+
+
+def test_framed_messages_read_back_whole_and_a_torn_frame_waits_for_the_rest() -> None:
+    messages = [*pack(encoded(3), 500, 1 << 20), Message(None, b"{}", 1), Message(b"", b"[1,2]", 2)]
+    stream = frames(messages)
+    assert unframe(stream) == (messages, len(stream))
+    torn = stream + frames(messages[:1])[:-5]
+    assert unframe(torn) == (messages, len(stream))
+    assert unframe(bytearray(torn), start=len(stream)) == ([], len(stream))
+
+
+def test_pack_events_matches_pack_for_single_events_of_one_key() -> None:
+    events = encoded(12)
+    values = [m.value for m in events]
+    size = len(values[0])
+    for per_message, max_bytes in ((500, 1 << 20), (5, 1 << 20), (500, 3 * size + 10), (500, size // 2)):
+        assert pack_events(b"credit", values, per_message, max_bytes) == pack(events, per_message, max_bytes)

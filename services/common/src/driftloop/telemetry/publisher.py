@@ -1,17 +1,21 @@
 """The event publisher: the scoring side of the bus, which never blocks and never loses an event.
 
-``publish(event)`` appends the event to a bounded in-memory buffer and returns at once; a
-background task takes batches off the buffer, encodes them and sends them to the bus. When the
-bus is unreachable (a send fails or times out) batches go to the local spill file instead, and
-while the spill file holds anything, new batches are appended behind it, so that replay keeps
-the order: the task retries the bus with exponential backoff and, once it answers, replays the
-file from its cursor before sending anything new. When the buffer is full, ``publish`` moves
-the whole buffer and the new event to the spill file (order kept) rather than refusing it.
-An event is dropped only when the spill file is full too; that is counted, logged and a bug
-in sizing, never silent. ``stop()`` sends what remains, or spills it, so nothing is left behind.
+``publish(event)`` encodes the event (one orjson call), appends it to a bounded in-memory buffer
+and returns at once; a background task takes batches off the buffer, packs them into bus messages
+and sends them. Encoding at once rather than in the sender keeps the request's objects from
+outliving it: the buffer holds bytes, which the garbage collector does not track, and the
+request's dicts are freed while they are still in the CPU's cache. When the bus is unreachable
+(a send fails or times out) batches go to the local spill file instead, and while the spill file
+holds anything, new batches are appended behind it, so that replay keeps the order: the task
+retries the bus with exponential backoff and, once it answers, replays the file from its cursor
+before sending anything new. When the buffer is full, ``publish`` moves the whole buffer and the
+new event to the spill file (order kept) rather than refusing it. An event is dropped only when
+the spill file is full too; that is counted, logged and a bug in sizing, never silent. ``stop()``
+sends what remains, or spills it, so nothing is left behind.
 
 Events go to the bus packed many to a message (driftloop.telemetry.wire); every count here
-(sent, spilled, replayed, dropped) is of events, not messages.
+(sent, spilled, replayed, dropped) is of events, not messages. The scoring service runs this
+publisher in a relay process by default (driftloop.telemetry.relay).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -35,11 +39,6 @@ from driftloop.telemetry.spill import SpillFile
 from driftloop.telemetry.wire import pack
 
 logger = logging.getLogger(__name__)
-
-# Events encoded between two yields to the event loop: orjson takes ~1 us per prediction event
-# (bench/publisher_overhead.py), so a request waits at most ~0.1 ms behind the sender's encoding
-# instead of ~0.6 ms for a whole batch of 500.
-ENCODE_CHUNK = 100
 
 
 @dataclass
@@ -56,15 +55,46 @@ class PublisherStats:
     """Events waiting in the in-memory buffer."""
 
 
+_KEYS: dict[str, bytes] = {}
+_KEYS_CACHED = 1024  # model names are few; rejected events carry whatever name a caller sent
+
+
 def event_key(event: dict[str, Any]) -> bytes | None:
     """An event's message key: its model name (Kafka keeps each key's order)."""
     data = event.get("data")
     model = data.get("model") if isinstance(data, dict) else None
-    return str(model).encode() if model is not None else None
+    if model is None:
+        return None
+    if type(model) is not str:
+        return str(model).encode()
+    key = _KEYS.get(model)
+    if key is None:
+        key = model.encode()
+        if len(_KEYS) < _KEYS_CACHED:
+            _KEYS[model] = key
+    return key
 
 
 def event_count(messages: Sequence[Message]) -> int:
     return sum(message.events for message in messages)
+
+
+def encode_event(event: dict[str, Any]) -> Message:
+    """One event as a message of its own (structured mode); raises if it is not JSON-encodable."""
+    return Message(event_key(event), orjson.dumps(event), 1)
+
+
+class Publisher(Protocol):
+    """What the scoring service publishes through: in process or through the relay process."""
+
+    @property
+    def stats(self) -> PublisherStats: ...
+
+    def publish(self, event: dict[str, Any]) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class EventPublisher:
@@ -81,7 +111,9 @@ class EventPublisher:
         self._producer_factory = producer_factory
         self._producer: BusProducer | None = None
         self._producer_started = False
-        self._buffer: deque[dict[str, Any]] = deque()
+        self._buffer: deque[Message] = deque()
+        self._buffered = 0
+        """Events in the buffer (a message may carry many)."""
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -104,7 +136,7 @@ class EventPublisher:
         self._producer = self._producer_factory(self.settings)
         self._stopping = False
         # Read at scrape time: publish() touches no metric on the request path.
-        metrics.BUFFER_DEPTH.labels(**self._labels).set_function(lambda: len(self._buffer))
+        metrics.BUFFER_DEPTH.labels(**self._labels).set_function(lambda: self._buffered)
         self._task = asyncio.create_task(self._run(), name=f"telemetry-publisher-{self.source}")
         if self._spill.pending:
             logger.info("replaying %d spilled bytes left by a previous run", self._spill.pending_bytes)
@@ -132,20 +164,47 @@ class EventPublisher:
     # -- request path ------------------------------------------------------------------------------
 
     def publish(self, event: dict[str, Any]) -> None:
-        """Queue one event for the bus; returns at once and never raises. The event is owned by the publisher."""
+        """Encode one event and queue it for the bus; returns at once and never raises."""
         try:
-            if len(self._buffer) >= self.settings.buffer_size or self._task is None:
-                # Full buffer (or not running): move it and the new event to disk, in order.
-                overflow = [*self._buffer, event]
-                self._buffer.clear()
-                self._spill_events(overflow)
-            else:
-                self._buffer.append(event)
-                self._wakeup.set()
-            self.stats.depth = len(self._buffer)
-        except Exception:  # publish must never fail a request; count the loss loudly instead
-            logger.exception("telemetry event lost while publishing")
+            message = encode_event(event)
+        except (TypeError, orjson.JSONEncodeError):  # a caller bug, not a bus problem: count it
+            logger.exception("telemetry event %r cannot be encoded as JSON", event.get("id"))
             self._count_dropped(1)
+            return
+        self.publish_message(message)
+
+    def publish_message(self, message: Message) -> None:
+        """Queue an encoded message (one event, or a batch of one key's events) for the bus."""
+        try:
+            if self._buffered >= self.settings.buffer_size or self._task is None:
+                # Full buffer (or not running): move it and the new message to disk, in order.
+                overflow = [*self._buffer, message]
+                self._buffer.clear()
+                self._buffered = 0
+                self._spill_messages(self._pack(overflow))
+            else:
+                self._buffer.append(message)
+                self._buffered += message.events
+                self._wakeup.set()
+            self.stats.depth = self._buffered
+        except Exception:  # publish must never fail a request; count the loss loudly instead
+            logger.exception("telemetry events lost while publishing")
+            self._count_dropped(message.events)
+
+    @property
+    def bus_up(self) -> bool:
+        """Whether the last attempt to reach the bus succeeded."""
+        return self._bus_up
+
+    @property
+    def spill_bytes(self) -> int:
+        return self._spill.pending_bytes if self._spill is not None else 0
+
+    @property
+    def settled(self) -> int:
+        """Events that have left the buffer for good: sent, spilled or dropped. They leave in the
+        order they were published, so the first ``settled`` events published are settled."""
+        return self.stats.sent + self.stats.spilled + self.stats.dropped
 
     # -- sender task -------------------------------------------------------------------------------
 
@@ -159,69 +218,30 @@ class EventPublisher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), timeout)
             lingering = self.settings.linger_ms > 0 and not self._stopping
-            if lingering and 0 < len(self._buffer) < self.settings.batch_size:
+            if lingering and 0 < self._buffered < self.settings.batch_size:
                 await asyncio.sleep(self.settings.linger_ms / 1000)
             batch = self._take_batch()
             if batch:
-                await self._deliver(await self._encode_yielding(batch))
+                await self._deliver(self._pack(batch))
             elif self._spill is not None and self._spill.pending:
                 await self._replay()
             if self._stopping and not self._buffer:
                 await self._replay()  # last chance to empty the spill file while the bus is up
                 return
 
-    async def _encode_yielding(self, events: list[dict[str, Any]]) -> list[Message]:
-        """``_encode_all``, encoding in chunks and yielding to the event loop between them (requests go first)."""
-        parts: list[Message] = []
-        for index, chunk in enumerate(self._chunks(events)):
-            if index:
-                await asyncio.sleep(0)
-            parts += self._encode(chunk)
-        return self._pack(parts)
-
-    def _encode_all(self, events: list[dict[str, Any]]) -> list[Message]:
-        return self._pack([part for chunk in self._chunks(events) for part in self._encode(chunk)])
-
-    def _chunks(self, events: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-        size = min(ENCODE_CHUNK, self.settings.events_per_message)
-        return [events[start : start + size] for start in range(0, len(events), size)]
-
-    def _encode(self, events: list[dict[str, Any]]) -> list[Message]:
-        """Events -> one JSON array per model, in one orjson call each (per-event calls cost ~0.8 µs more
-        per event); an event that cannot be encoded is found, counted as dropped and left out."""
-        groups: dict[bytes | None, list[dict[str, Any]]] = {}
-        for event in events:
-            groups.setdefault(event_key(event), []).append(event)
-        parts: list[Message] = []
-        for key, group in groups.items():
-            try:
-                value = orjson.dumps(group)
-            except (TypeError, orjson.JSONEncodeError):
-                parts += self._encode_one_by_one(key, group)
-                continue
-            if len(value) > self.settings.message_max_bytes and len(group) > 1:
-                parts += self._encode_one_by_one(key, group)  # so that pack can split it by event
-            else:
-                parts.append(Message(key, value, len(group)))
-        return parts
-
-    def _encode_one_by_one(self, key: bytes | None, events: list[dict[str, Any]]) -> list[Message]:
-        parts: list[Message] = []
-        for event in events:
-            try:
-                parts.append(Message(key, orjson.dumps([event]), 1))
-            except (TypeError, orjson.JSONEncodeError):  # a caller bug, not a bus problem: count it
-                logger.exception("telemetry event %r cannot be encoded as JSON", event.get("id"))
-                self._count_dropped(1)
-        return parts
-
     def _pack(self, parts: list[Message]) -> list[Message]:
         return pack(parts, self.settings.events_per_message, self.settings.message_max_bytes)
 
-    def _take_batch(self) -> list[dict[str, Any]]:
-        size = min(len(self._buffer), self.settings.batch_size)
-        batch = [self._buffer.popleft() for _ in range(size)]
-        self.stats.depth = len(self._buffer)
+    def _take_batch(self) -> list[Message]:
+        """Messages off the front of the buffer, up to ``batch_size`` events (at least one message)."""
+        batch: list[Message] = []
+        events = 0
+        while self._buffer and (not batch or events + self._buffer[0].events <= self.settings.batch_size):
+            message = self._buffer.popleft()
+            batch.append(message)
+            events += message.events
+        self._buffered -= events
+        self.stats.depth = self._buffered
         return batch
 
     async def _deliver(self, messages: list[Message]) -> None:
@@ -258,9 +278,9 @@ class EventPublisher:
             self.stats.replayed += replayed
             metrics.EVENTS_REPLAYED.labels(**self._labels).inc(replayed)
             metrics.SPILL_BYTES.labels(**self._labels).set(spill.pending_bytes)
-            if not self._stopping and len(self._buffer) >= self.settings.batch_size:
+            if not self._stopping and self._buffered >= self.settings.batch_size:
                 # Keep the buffer from overflowing during a long replay: spill it behind the file.
-                self._spill_messages(self._encode_all(self._take_batch()))
+                self._spill_messages(self._pack(self._take_batch()))
 
     async def _send(self, messages: Sequence[Message]) -> bool:
         """One batch to the bus; False (and the bus marked away, with backoff) if it is not acknowledged."""
@@ -299,9 +319,6 @@ class EventPublisher:
             self._producer = self._producer_factory(self.settings)
 
     # -- spilling ----------------------------------------------------------------------------------
-
-    def _spill_events(self, events: list[dict[str, Any]]) -> None:
-        self._spill_messages(self._encode_all(events))
 
     def _spill_messages(self, messages: list[Message]) -> None:
         if self._spill is None:

@@ -1,8 +1,8 @@
 """The spill file: where the publisher puts events while the bus is unreachable.
 
-Append-only, one file per source, messages framed as ``<key length><value length><events><key>
-<value>`` (three big-endian uint32; ``events`` is how many events the message carries, so that
-replay counts events, not messages), so any bytes survive and a record torn by a crash at the
+Append-only, one file per source, messages framed as in driftloop.telemetry.wire (``<key
+length><value length><events><key><value>``; ``events`` is how many events the message carries,
+so that replay counts events, not messages), so any bytes survive and a record torn by a crash at the
 very end is recognised and ignored. A cursor file remembers how far replay has gone, so a restart resumes
 the replay instead of sending everything again; once everything is replayed both files are
 removed. The file is bounded: :meth:`append` writes what fits and reports how many it took.
@@ -10,15 +10,15 @@ removed. The file is bounded: :meth:`append` writes what fits and reports how ma
 
 from __future__ import annotations
 
+import logging
 import os
-import struct
 from collections.abc import Sequence
 from pathlib import Path
 
 from driftloop.telemetry.bus.base import Message
+from driftloop.telemetry.wire import FRAME_HEADER, NO_KEY, frame_size, frames
 
-_HEADER = struct.Struct(">III")
-_NO_KEY = 0xFFFFFFFF
+logger = logging.getLogger(__name__)
 
 
 class SpillFile:
@@ -30,6 +30,8 @@ class SpillFile:
         self.max_bytes = max_bytes
         self._size = self.path.stat().st_size if self.path.exists() else 0
         self._cursor = int(self.cursor_path.read_text()) if self.cursor_path.exists() else 0
+        if self._size > self._cursor:
+            self._trim_torn_tail()
         self._file = self.path.open("ab")
 
     @property
@@ -43,19 +45,14 @@ class SpillFile:
     def append(self, messages: Sequence[Message]) -> int:
         """Append messages in order while they fit under ``max_bytes``; return how many were written."""
         written = 0
-        chunks: list[bytes] = []
-        for key, value, events in messages:
-            frame_size = _HEADER.size + (len(key) if key else 0) + len(value)
-            if self._size + frame_size > self.max_bytes:
+        for message in messages:
+            size = frame_size(message)
+            if self._size + size > self.max_bytes:
                 break
-            chunks.append(_HEADER.pack(_NO_KEY if key is None else len(key), len(value), events))
-            if key:
-                chunks.append(key)
-            chunks.append(value)
-            self._size += frame_size
+            self._size += size
             written += 1
-        if chunks:
-            self._file.write(b"".join(chunks))
+        if written:
+            self._file.write(frames(messages[:written]))
             self._file.flush()
         return written
 
@@ -69,13 +66,13 @@ class SpillFile:
         with self.path.open("rb") as reader:
             reader.seek(offset)
             while not messages or events < max_events:
-                header = reader.read(_HEADER.size)
-                if len(header) < _HEADER.size:
+                header = reader.read(FRAME_HEADER.size)
+                if len(header) < FRAME_HEADER.size:
                     break
-                key_len, value_len, count = _HEADER.unpack(header)
+                key_len, value_len, count = FRAME_HEADER.unpack(header)
                 if messages and events + count > max_events:
                     break
-                key = None if key_len == _NO_KEY else reader.read(key_len)
+                key = None if key_len == NO_KEY else reader.read(key_len)
                 value = reader.read(value_len)
                 if len(value) < value_len or (key is not None and len(key) < key_len):
                     break  # torn tail from a crash mid-write: nothing after it can be trusted
@@ -83,6 +80,26 @@ class SpillFile:
                 events += count
                 offset = reader.tell()
         return messages, offset
+
+    def _trim_torn_tail(self) -> None:
+        """Cut off a frame torn by a crash mid-write, so that what is appended next can be read:
+        replay stops at a torn frame, and would otherwise never reach anything behind it."""
+        offset = self._cursor
+        with self.path.open("rb") as reader:
+            while True:
+                reader.seek(offset)
+                header = reader.read(FRAME_HEADER.size)
+                if len(header) < FRAME_HEADER.size:
+                    break
+                key_len, value_len, _ = FRAME_HEADER.unpack(header)
+                end = offset + FRAME_HEADER.size + (0 if key_len == NO_KEY else key_len) + value_len
+                if end > self._size:
+                    break
+                offset = end
+        if offset < self._size:
+            logger.warning("cutting a torn record (%d bytes) off the end of %s", self._size - offset, self.path)
+            os.truncate(self.path, offset)
+            self._size = offset
 
     def advance(self, offset: int) -> None:
         """Mark everything before ``offset`` as replayed; empty the file once all of it is."""

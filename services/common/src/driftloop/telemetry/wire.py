@@ -16,7 +16,8 @@ structured-mode event per message, for consumers that expect exactly that.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import struct
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -46,8 +47,8 @@ def content_type(message: Message) -> str:
 def pack(parts: Iterable[Message], events_per_message: int, max_bytes: int) -> list[Message]:
     """Encoded parts -> bus messages, one key per message, each key's order kept.
 
-    A part is a JSON array of ``events`` events of one key (the publisher encodes a chunk of each
-    model's events in one call). A message holds at most ``events_per_message`` events and, unless
+    A part is a message already: one event (``events == 1``, a JSON object) or a JSON array of
+    ``events`` events of one key. A message holds at most ``events_per_message`` events and, unless
     one part is larger, ``max_bytes`` bytes. A message of one event is that event alone
     (structured mode).
     """
@@ -60,7 +61,7 @@ def pack(parts: Iterable[Message], events_per_message: int, max_bytes: int) -> l
         events = 0
         size = 2  # the brackets
         for part in keyed:
-            body = part.value[1:-1]
+            body = part.value if part.events == 1 else part.value[1:-1]
             if bodies and (events + part.events > events_per_message or size + len(body) + 1 > max_bytes):
                 messages.append(_message(key, bodies, events))
                 bodies, events, size = [], 0, 2
@@ -72,7 +73,69 @@ def pack(parts: Iterable[Message], events_per_message: int, max_bytes: int) -> l
     return messages
 
 
+def pack_events(key: bytes | None, values: list[bytes], events_per_message: int, max_bytes: int) -> list[Message]:
+    """``pack`` for single encoded events of one key (the relay's flush), with the same bounds: sizes
+    are summed per message in C, and only a message that would pass ``max_bytes`` is cut event by
+    event."""
+    messages: list[Message] = []
+    start = 0
+    while start < len(values):
+        end = min(start + events_per_message, len(values))
+        if 2 + sum(map(len, values[start:end])) + (end - start) > max_bytes:
+            end, size = start + 1, 3 + len(values[start])  # the first event goes even if larger
+            while end < len(values) and end - start < events_per_message:
+                size += len(values[end]) + 1
+                if size > max_bytes:
+                    break
+                end += 1
+        messages.append(_message(key, values[start:end], end - start))
+        start = end
+    return messages
+
+
 def _message(key: bytes | None, bodies: list[bytes], events: int) -> Message:
     if events == 1:
         return Message(key, bodies[0], 1)
-    return Message(key, b"[" + b",".join(bodies) + b"]", events)
+    if len(bodies) == 1:
+        return Message(key, b"[" + bodies[0] + b"]", events)
+    # b"[" + b",".join(bodies) + b"]" copies every byte three times; bracketing the two ends first, once.
+    return Message(key, b",".join([b"[" + bodies[0], *bodies[1:-1], bodies[-1] + b"]"]), events)
+
+
+# Messages as a byte stream (the spill file, the pipe to the relay process): each one framed as
+# <key length><value length><events><key><value>, three big-endian uint32, no key = 0xFFFFFFFF.
+FRAME_HEADER = struct.Struct(">III")
+NO_KEY = 0xFFFFFFFF
+
+
+def frame_size(message: Message) -> int:
+    return FRAME_HEADER.size + (len(message.key) if message.key else 0) + len(message.value)
+
+
+def frames(messages: Sequence[Message]) -> bytes:
+    chunks: list[bytes] = []
+    for key, value, events in messages:
+        chunks.append(FRAME_HEADER.pack(NO_KEY if key is None else len(key), len(value), events))
+        if key:
+            chunks.append(key)
+        chunks.append(value)
+    return b"".join(chunks)
+
+
+def unframe(data: bytes | bytearray, start: int = 0) -> tuple[list[Message], int]:
+    """The whole frames in ``data`` from ``start`` and the offset just past the last of them (a
+    torn frame at the end is left for the caller to complete or discard)."""
+    messages: list[Message] = []
+    offset = start
+    with memoryview(data) as view:  # released on return, so that a bytearray can be trimmed after
+        while offset + FRAME_HEADER.size <= len(view):
+            key_len, value_len, events = FRAME_HEADER.unpack_from(view, offset)
+            key_size = 0 if key_len == NO_KEY else key_len
+            end = offset + FRAME_HEADER.size + key_size + value_len
+            if end > len(view):
+                break
+            body = offset + FRAME_HEADER.size
+            key = None if key_len == NO_KEY else bytes(view[body : body + key_size])
+            messages.append(Message(key, bytes(view[body + key_size : end]), events))
+            offset = end
+    return messages, offset
