@@ -24,7 +24,8 @@ from driftloop import __version__
 from driftloop.errors import DriftloopError, InvalidInputError
 from driftloop.logging import configure_logging
 from driftloop.registry import Registry
-from driftloop.telemetry.publisher import EventPublisher
+from driftloop.telemetry.publisher import EventPublisher, Publisher
+from driftloop.telemetry.relay import RelayPublisher
 
 from .auth import KeyChecker
 from .endpoints import DataPlaneRoutes, InferenceEndpoint, inference_endpoints, v2_error_body, v2_status
@@ -78,7 +79,11 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             if settings.telemetry:
-                publisher = EventPublisher(settings.bus, service.source)
+                publisher: Publisher = (
+                    RelayPublisher(settings.bus, service.source, json_logs=settings.log.json_logs)
+                    if settings.bus.relay
+                    else EventPublisher(settings.bus, service.source)
+                )
                 await publisher.start()
                 stack.push_async_callback(publisher.stop)  # pushed first: it stops last and flushes
                 service.publisher = publisher

@@ -17,7 +17,7 @@ import numpy as np
 
 from driftloop.errors import DriftloopError, UnauthorizedError
 from driftloop.telemetry import events
-from driftloop.telemetry.publisher import EventPublisher
+from driftloop.telemetry.publisher import Publisher
 
 from .errors import MalformedRequestError
 from .feedback import RecentRequests, parse_feedback
@@ -37,7 +37,7 @@ class ScoringService:
         self.store = store
         self.metrics = metrics
         self.source = f"/driftloop/scoring/{socket.gethostname()}"
-        self.publisher: EventPublisher | None = None  # started in the app's lifespan
+        self.publisher: Publisher | None = None  # started in the app's lifespan
         self.recent = RecentRequests(settings.limits.feedback_memory)
 
     @property

@@ -22,6 +22,11 @@ EVENTS_DROPPED = Counter(
 )
 BUFFER_DEPTH = Gauge("driftloop_telemetry_buffer_depth", "Events waiting in memory to be sent.", ["source"])
 SPILL_BYTES = Gauge("driftloop_telemetry_spill_bytes", "Bytes in the spill file not yet replayed.", ["source"])
+RELAY_UP = Gauge(
+    "driftloop_telemetry_relay_up",
+    "1 while events go through the relay process, 0 once this process publishes them itself.",
+    ["source"],
+)
 BUS_UP = Gauge("driftloop_telemetry_bus_up", "1 while the last send to the bus succeeded.", ["source"])
 SEND_SECONDS = Histogram(
     "driftloop_telemetry_send_seconds",

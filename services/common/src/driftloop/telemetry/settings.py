@@ -24,6 +24,9 @@ class BusSettings(BaseModel):
     """Size bound of a packed message (an event larger than this still goes, alone)."""
     linger_ms: float = Field(default=20.0, ge=0)
     """How long the sender waits for a batch to fill before sending what it has."""
+    relay: bool = True
+    """Publish through a relay process (driftloop.telemetry.relay), so that the serving process
+    only builds and encodes events; false: the bus client runs in the serving process."""
     send_timeout_s: float = Field(default=5.0, gt=0)
     """A batch not acknowledged by the bus within this time is spilled and the bus marked away."""
     retry_backoff_s: float = Field(default=0.5, gt=0)

@@ -1,0 +1,294 @@
+"""Publishing through a relay process: the serving process only builds and encodes its events.
+
+The scoring service is one Python process per core, so every microsecond its event loop spends
+on telemetry is a microsecond of scoring lost. ``RelayPublisher`` keeps the part that must happen
+on the request (building and encoding the event, ~3 µs) and hands everything else (packing, the
+bus client, compression, acknowledgements, the spill file, replay) to a child process running an
+ordinary :class:`~driftloop.telemetry.publisher.EventPublisher`
+(``python -m driftloop.telemetry.relay_process``). Why, and what it saves:
+docs/benchmarks.md, "Scoring with telemetry on vs off".
+
+The two talk over pipes:
+
+- to the child's stdin, every ``linger_ms``, the events packed into messages per model and
+  framed as in the spill file (driftloop.telemetry.wire);
+- from the child's stdout, a JSON status line whenever its counts change: how many events it has
+  *settled* (sent, spilled or dropped; it settles them in the order it received them), its
+  counters, whether the bus is up, the spill file's size and the durations of its sends, which
+  this side mirrors into the process's metrics.
+
+Nothing is lost when the child fails: this side keeps every message until the child reports it
+settled. If the child dies, cannot be started, or settles nothing for a long while (the stop
+timeout) with more than twice ``buffer_size`` events waiting, it is killed and this side goes on
+in process: the unsettled messages are published, in order, through an in-process
+``EventPublisher`` on the same spill file and bus, and so is every later event. Events the child
+had sent but not yet reported go to the bus twice, with the same ids, which every consumer
+deduplicates. The child ignores interrupts from the terminal (it runs in its own session) and
+stops when its stdin closes, after sending or spilling what it holds: what a parent killed
+outright had handed over is still delivered (what it had not, up to ``linger_ms`` of events, is
+lost with it, as an in-process buffer would be).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections import deque
+from typing import Any
+
+import orjson
+
+from driftloop.telemetry import metrics
+from driftloop.telemetry.bus.base import Message
+from driftloop.telemetry.publisher import EventPublisher, PublisherStats, event_count, event_key
+from driftloop.telemetry.settings import BusSettings
+from driftloop.telemetry.wire import frames, pack_events
+
+logger = logging.getLogger(__name__)
+
+RELAY_MODULE = "driftloop.telemetry.relay_process"
+SETTINGS_ENV = "DRIFTLOOP_RELAY_SETTINGS"
+JSON_LOGS_ENV = "DRIFTLOOP_RELAY_JSON_LOGS"
+STUCK_FACTOR = 2
+"""The child is taken as stuck when more than this many times ``buffer_size`` events wait on it
+and it has settled none for the stop timeout (a healthy child settles within a send timeout:
+what it cannot send, it spills)."""
+
+
+class RelayPublisher:
+    def __init__(self, settings: BusSettings, source: str, *, json_logs: bool = True) -> None:
+        self.settings = settings
+        self.source = source
+        self._json_logs = json_logs
+        self._labels = {"source": source}
+        self._pending: dict[bytes | None, list[bytes]] = {}
+        """Encoded events not yet written to the child, by key."""
+        self._pending_events = 0
+        self._unsettled: deque[Message] = deque()
+        """Messages written to the child that it has not reported settled, oldest first."""
+        self._unsettled_events = 0
+        self._relayed = PublisherStats()
+        """The child's counts, as of its last status line."""
+        self._settled = 0
+        self._progress_at = 0.0
+        """When the child last settled something (or was first given something to settle)."""
+        self._dropped_here = 0
+        self._process: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._falling_back: asyncio.Task[None] | None = None
+        self._local: EventPublisher | None = None
+        self._stopping = False
+        self._stopped = False
+
+    @property
+    def stats(self) -> PublisherStats:
+        local = self._local.stats if self._local is not None else PublisherStats()
+        return PublisherStats(
+            sent=self._relayed.sent + local.sent,
+            spilled=self._relayed.spilled + local.spilled,
+            replayed=self._relayed.replayed + local.replayed,
+            dropped=self._relayed.dropped + local.dropped + self._dropped_here,
+            depth=self.depth,
+        )
+
+    @property
+    def depth(self) -> int:
+        """Events not yet settled: waiting here, in the pipe, in the child or in the fallback."""
+        local = self._local.stats.depth if self._local is not None else 0
+        return self._pending_events + self._unsettled_events + local
+
+    @property
+    def relaying(self) -> bool:
+        """Whether events go through the child (False once it failed and this side took over)."""
+        return self._local is None and self._falling_back is None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the relay process; if it cannot be started, publish in process instead."""
+        self._stopping = False
+        metrics.BUFFER_DEPTH.labels(**self._labels).set_function(lambda: self.depth)
+        env = {**os.environ, SETTINGS_ENV: self.settings.model_dump_json(), JSON_LOGS_ENV: str(int(self._json_logs))}
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                RELAY_MODULE,
+                self.source,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                env=env,
+                start_new_session=True,  # a Ctrl-C meant for the server must not kill it before it flushes
+            )
+        except OSError as exc:
+            self._fall_back(f"it could not be started: {exc!r}")
+            await self._settle_fallback()
+            return
+        self._reader = asyncio.create_task(self._read_status(self._process), name=f"telemetry-relay-{self.source}")
+        metrics.RELAY_UP.labels(**self._labels).set(1)
+
+    async def stop(self) -> None:
+        """Hand over what is pending, let the child send or spill everything and exit."""
+        self._stopping = True
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        self._flush()
+        if self.relaying and self._process is not None and self._process.stdin is not None:
+            self._process.stdin.close()  # the child's signal to finish
+            with contextlib.suppress(ConnectionError):
+                await self._process.stdin.wait_closed()
+            try:
+                if self._reader is not None:
+                    await asyncio.wait_for(asyncio.shield(self._reader), self._stop_timeout())
+            except TimeoutError:
+                self._fall_back("it did not finish in time")
+            if (self._unsettled or self._pending) and self.relaying:
+                self._fall_back(f"it exited with code {self._process.returncode} and {self.depth} events unsettled")
+        await self._settle_fallback()
+        if self._local is not None:
+            await self._local.stop()
+        self._stopped = True
+        metrics.BUFFER_DEPTH.labels(**self._labels).set_function(lambda: 0)
+
+    def _stop_timeout(self) -> float:
+        # The child sends what it holds (one send timeout), then spills whatever did not go.
+        return 3 * self.settings.send_timeout_s + 5
+
+    # -- request path ------------------------------------------------------------------------------
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """Encode one event and queue it for the child; returns at once and never raises."""
+        try:
+            value = orjson.dumps(event)
+        except (TypeError, orjson.JSONEncodeError):  # a caller bug, not a bus problem: count it
+            logger.exception("telemetry event %r cannot be encoded as JSON", event.get("id"))
+            self._dropped_here += 1
+            metrics.EVENTS_DROPPED.labels(**self._labels).inc()
+            return
+        key = event_key(event)
+        if self._stopped:
+            logger.error("telemetry event %r dropped: published after the publisher stopped", event.get("id"))
+            self._dropped_here += 1
+            metrics.EVENTS_DROPPED.labels(**self._labels).inc()
+            return
+        if self._local is not None:
+            self._local.publish_message(Message(key, value, 1))
+            return
+        pending = self._pending.get(key)
+        if pending is None:
+            self._pending[key] = [value]
+        else:
+            pending.append(value)
+        self._pending_events += 1
+        if self._flush_handle is None and not self._stopping:
+            loop = asyncio.get_running_loop()
+            self._flush_handle = loop.call_later(self.settings.linger_ms / 1000, self._flush)
+
+    def _flush(self) -> None:
+        """Pack what is pending into messages and write them to the child (a pipe write, no wait)."""
+        self._flush_handle = None
+        if not self._pending or not self.relaying:
+            return
+        process = self._process
+        if process is None or process.stdin is None or process.stdin.is_closing():
+            self._fall_back("its input is closed")
+            return
+        messages = [
+            message
+            for key, values in self._pending.items()
+            for message in pack_events(key, values, self.settings.events_per_message, self.settings.message_max_bytes)
+        ]
+        self._pending = {}
+        self._pending_events = 0
+        if not self._unsettled:
+            self._progress_at = time.monotonic()
+        # Unsettled from here: if the write fails, the child is gone and its exit starts the take-over.
+        self._unsettled.extend(messages)
+        self._unsettled_events += event_count(messages)
+        process.stdin.write(frames(messages))  # buffered by the transport; never raises on a dead pipe
+        waited = time.monotonic() - self._progress_at
+        if self._unsettled_events > STUCK_FACTOR * self.settings.buffer_size and waited > self._stop_timeout():
+            self._fall_back(f"it settled nothing for {waited:.0f} s with {self._unsettled_events} events waiting")
+
+    # -- the child's reports -----------------------------------------------------------------------
+
+    async def _read_status(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        async for line in process.stdout:
+            try:
+                self._apply(orjson.loads(line))
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                logger.warning("unreadable status line from the telemetry relay: %r", line[:200])
+        code = await process.wait()
+        if not self._stopping:
+            self._fall_back(f"it exited with code {code}")
+
+    def _apply(self, status: dict[str, Any]) -> None:
+        settled = status["settled"] - self._settled
+        self._settled = status["settled"]
+        if settled:
+            self._progress_at = time.monotonic()
+        while self._unsettled and self._unsettled[0].events <= settled:
+            message = self._unsettled.popleft()
+            settled -= message.events
+            self._unsettled_events -= message.events
+        previous = self._relayed
+        current = PublisherStats(
+            sent=status["sent"], spilled=status["spilled"], replayed=status["replayed"], dropped=status["dropped"]
+        )
+        for counter, before, now in (
+            (metrics.EVENTS_SENT, previous.sent, current.sent),
+            (metrics.EVENTS_SPILLED, previous.spilled, current.spilled),
+            (metrics.EVENTS_REPLAYED, previous.replayed, current.replayed),
+            (metrics.EVENTS_DROPPED, previous.dropped, current.dropped),
+        ):
+            if now > before:
+                counter.labels(**self._labels).inc(now - before)
+        self._relayed = current
+        metrics.BUS_UP.labels(**self._labels).set(1 if status["bus_up"] else 0)
+        metrics.SPILL_BYTES.labels(**self._labels).set(status["spill_bytes"])
+        histogram = metrics.SEND_SECONDS.labels(**self._labels)
+        for seconds in status["send_seconds"]:
+            histogram.observe(seconds)
+
+    # -- taking over -------------------------------------------------------------------------------
+
+    def _fall_back(self, reason: str) -> None:
+        """Kill the child and publish in process from now on, unsettled messages first."""
+        if not self.relaying:
+            return
+        logger.error("telemetry relay process failed (%s): publishing in this process from now on", reason)
+        metrics.RELAY_UP.labels(**self._labels).set(0)
+        self._falling_back = asyncio.get_running_loop().create_task(self._take_over())
+
+    async def _take_over(self) -> None:
+        process = self._process
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                await self._reader  # the status lines the child wrote before it died
+        local = EventPublisher(self.settings, self.source)
+        await local.start()
+        pending = [Message(key, value, 1) for key, values in self._pending.items() for value in values]
+        for message in [*self._unsettled, *pending]:
+            local.publish_message(message)
+        self._unsettled.clear()
+        self._unsettled_events = 0
+        self._pending = {}
+        self._pending_events = 0
+        self._local = local
+
+    async def _settle_fallback(self) -> None:
+        if self._falling_back is not None:
+            await self._falling_back
+
+
+__all__ = ["RelayPublisher"]

@@ -1,0 +1,184 @@
+"""Publishing through the relay process (a real child process, the real embedded bus and spill file).
+
+Each test ends with a count of what reached the bus or the spill file: nothing may be lost when
+the relay works, when it is killed, when it cannot start, or when the bus is away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from prometheus_client import REGISTRY
+from telemetry_samples import make_prediction, read_all, until
+
+from driftloop.telemetry import relay
+from driftloop.telemetry.publisher import EventPublisher
+from driftloop.telemetry.relay import RelayPublisher
+from driftloop.telemetry.settings import BusSettings
+
+
+def sample(name: str, source: str) -> float | None:
+    return REGISTRY.get_sample_value(name, {"source": source})
+
+
+async def publish_in_bursts(publisher: RelayPublisher, first: int, count: int, burst: int = 50) -> None:
+    """Like a served load: a burst of events, then the event loop runs (and the relay flushes)."""
+    for start in range(first, first + count, burst):
+        for index in range(start, min(start + burst, first + count)):
+            publisher.publish(make_prediction(index))
+        await asyncio.sleep(0.002)
+
+
+def child_pid(publisher: RelayPublisher) -> int:
+    process = publisher._process
+    assert process is not None
+    return process.pid
+
+
+def test_every_event_reaches_the_bus_in_order_and_the_counts_are_mirrored(bus_settings: BusSettings) -> None:
+    source = "relay-test-order"
+
+    async def scenario() -> RelayPublisher:
+        publisher = RelayPublisher(bus_settings, source, json_logs=False)
+        await publisher.start()
+        await publish_in_bursts(publisher, 0, 1000)
+        await until(lambda: publisher.stats.sent > 0)  # the child reported while running
+        await publisher.stop()
+        return publisher
+
+    publisher = asyncio.run(scenario())
+    assert asyncio.run(read_all(bus_settings)) == [f"req-{i}" for i in range(1000)]
+    assert (publisher.stats.sent, publisher.stats.spilled, publisher.stats.dropped) == (1000, 0, 0)
+    assert publisher.stats.depth == 0
+    assert publisher.relaying
+    assert publisher._process is not None
+    assert publisher._process.returncode == 0
+    assert sample("driftloop_telemetry_events_sent_total", source) == 1000
+    assert sample("driftloop_telemetry_relay_up", source) == 1
+    assert sample("driftloop_telemetry_send_seconds_count", source)
+
+
+def test_a_killed_relay_loses_nothing_and_this_process_takes_over(bus_settings: BusSettings) -> None:
+    source = "relay-test-killed"
+
+    async def scenario() -> RelayPublisher:
+        publisher = RelayPublisher(bus_settings, source, json_logs=False)
+        await publisher.start()
+        await publish_in_bursts(publisher, 0, 300)
+        await until(lambda: publisher.stats.sent > 0)
+        os.kill(child_pid(publisher), signal.SIGKILL)
+        await publish_in_bursts(publisher, 300, 300)  # some before the death is noticed, some after
+        await until(lambda: not publisher.relaying)
+        await publish_in_bursts(publisher, 600, 100)
+        await publisher.stop()
+        return publisher
+
+    publisher = asyncio.run(scenario())
+    ids = asyncio.run(read_all(bus_settings))
+    # What the child sent but had not reported is sent again (same ids): at least once, none lost.
+    assert set(ids) == {f"req-{i}" for i in range(700)}
+    assert publisher.stats.dropped == 0
+    assert publisher.stats.sent >= 700
+    assert sample("driftloop_telemetry_relay_up", source) == 0
+
+
+def test_a_relay_that_cannot_start_is_replaced_by_publishing_in_process(
+    bus_settings: BusSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relay, "RELAY_MODULE", "driftloop.telemetry.no_such_relay")
+
+    async def scenario() -> RelayPublisher:
+        publisher = RelayPublisher(bus_settings, "relay-test-no-start", json_logs=False)
+        await publisher.start()
+        await publish_in_bursts(publisher, 0, 200)
+        await publisher.stop()
+        return publisher
+
+    publisher = asyncio.run(scenario())
+    assert asyncio.run(read_all(bus_settings)) == [f"req-{i}" for i in range(200)]
+    assert not publisher.relaying
+    assert (publisher.stats.sent, publisher.stats.dropped) == (200, 0)
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_with_the_bus_away_the_relay_spills_to_the_file_a_later_publisher_replays(
+    bus_settings: BusSettings, tmp_path: Path
+) -> None:
+    source = "relay-test-spill"
+    away = bus_settings.model_copy(update={"url": f"kafka://127.0.0.1:{closed_port()}/events", "send_timeout_s": 0.5})
+
+    async def relay_while_away() -> RelayPublisher:
+        publisher = RelayPublisher(away, source, json_logs=False)
+        await publisher.start()
+        await publish_in_bursts(publisher, 0, 150)
+        await publisher.stop()
+        return publisher
+
+    async def replay_once_back() -> EventPublisher:
+        publisher = EventPublisher(bus_settings, source)  # same spill directory and source
+        await publisher.start()
+        await until(lambda: publisher.stats.replayed == 150)
+        await publisher.stop()
+        return publisher
+
+    publisher = asyncio.run(relay_while_away())
+    assert (publisher.stats.sent, publisher.stats.spilled, publisher.stats.dropped) == (0, 150, 0)
+    assert publisher.relaying
+    assert sample("driftloop_telemetry_bus_up", source) == 0
+    asyncio.run(replay_once_back())
+    assert asyncio.run(read_all(bus_settings)) == [f"req-{i}" for i in range(150)]
+
+
+SERVER_KILLED_AFTER_HANDING_OVER = """
+import asyncio, os, signal, sys
+sys.path.insert(0, {samples!r})
+from telemetry_samples import make_prediction
+from driftloop.telemetry.relay import RelayPublisher
+from driftloop.telemetry.settings import BusSettings
+
+async def main():
+    publisher = RelayPublisher(BusSettings.model_validate_json({settings!r}), "relay-test-orphan", json_logs=False)
+    await publisher.start()
+    for index in range(500):
+        publisher.publish(make_prediction(index))
+    publisher._flush()  # handed over: written to the pipe
+    await publisher._process.stdin.drain()
+    print(publisher._process.pid, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
+
+def test_what_a_killed_server_handed_over_is_still_delivered(bus_settings: BusSettings) -> None:
+    script = SERVER_KILLED_AFTER_HANDING_OVER.format(
+        samples=str(Path(__file__).parent), settings=bus_settings.model_dump_json()
+    )
+    server = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert server.returncode == -signal.SIGKILL, server.stderr
+    relay_pid = int(server.stdout.split()[0])
+
+    def relay_exited() -> bool:  # an orphan that exited may stay a zombie until init reaps it
+        try:
+            return Path(f"/proc/{relay_pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except FileNotFoundError:
+            return True
+
+    async def relay_finished() -> None:
+        await until(relay_exited)
+
+    asyncio.run(relay_finished())
+    assert asyncio.run(read_all(bus_settings)) == [f"req-{i}" for i in range(500)]
