@@ -20,12 +20,15 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, text
+from sqlalchemy import ColumnElement, Connection, and_, any_, bindparam, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.types import String
 
 from driftloop.store.models import Feedback, Prediction
 from driftloop.store.rollup import Key, MinuteCounts, minute_of
 
-CHUNK = 500  # request ids per IN (...): well under SQLite's bound on parameters
+CHUNK = 500  # request ids per IN (...) on SQLite: well under its bound on parameters
 
 # The lookups filter by request id only, and check the model in Python: with ``model = ? AND
 # request_id IN (...)`` SQLite (no statistics) picks the model index and reads every row of the
@@ -48,7 +51,7 @@ def new_pairs(
     minutes: dict[Key, MinuteCounts] = {}
     # New labels: every stored prediction of their requests, this batch's included.
     for model, requests in _by_model(feedback).items():
-        for chunk in _chunks(sorted(requests)):
+        for matching in _request_id_in(connection, Prediction.request_id, sorted(requests)):
             query = select(
                 Prediction.model,
                 Prediction.version,
@@ -56,7 +59,7 @@ def new_pairs(
                 Prediction.request_id,
                 Prediction.record_index,
                 Prediction.prediction,
-            ).where(Prediction.request_id.in_(chunk))  # the model is checked here, see above
+            ).where(matching)  # the model is checked here, see above
             for found in connection.execute(query).mappings():
                 if found["model"] != model:
                     continue
@@ -66,10 +69,10 @@ def new_pairs(
     # New predictions: the labels stored before this batch (this batch's were paired above).
     this_batch = {row["event_id"] for row in feedback}
     for model, requests in _by_model(predictions).items():
-        for chunk in _chunks(sorted(requests)):
+        for matching in _request_id_in(connection, Feedback.request_id, sorted(requests)):
             query = select(
                 Feedback.event_id, Feedback.model, Feedback.request_id, Feedback.record_index, Feedback.actual
-            ).where(Feedback.request_id.in_(chunk))
+            ).where(matching)
             for stored in connection.execute(query).mappings():
                 if stored["model"] != model or stored["event_id"] in this_batch:
                     continue
@@ -121,6 +124,14 @@ def _by_model(rows: list[dict[str, Any]]) -> dict[str, dict[str, list[dict[str, 
     return grouped
 
 
-def _chunks(values: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
+def _request_id_in(
+    connection: Connection, column: InstrumentedAttribute[str], ids: list[str]
+) -> Iterator[ColumnElement[bool]]:
+    """``column`` among ``ids``: on PostgreSQL one array parameter (``= ANY(:ids)``), on SQLite
+    ``IN (...)`` chunks. An ``IN`` of thousands of parameters cost the forwarder more to render and
+    parse (SQLAlchemy, then psycopg) than the database took to answer it."""
+    if connection.dialect.name == "postgresql":
+        yield column == any_(bindparam("ids", ids, type_=ARRAY(String)))
+        return
+    for start in range(0, len(ids), CHUNK):
+        yield column.in_(ids[start : start + CHUNK])
