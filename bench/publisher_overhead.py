@@ -1,6 +1,6 @@
-"""What the telemetry publisher costs the scoring event loop: ``publish()`` per call, and the
-encoding and packing of a batch that the sender task runs on the same loop (now: one orjson call
-per model chunk; before: one call per event).
+"""What the telemetry publisher costs the scoring event loop: ``publish()`` per call (it encodes
+the event), in process and with the relay process, and the packing of a batch into bus messages
+that the sender (or the relay's flush) runs on the same loop.
 
 Prints figures, asserts nothing. The bus is a producer that acknowledges at once, so that only the
 publisher's own work is timed; the event is a real prediction event of one credit record.
@@ -24,8 +24,10 @@ import pandas as pd
 from driftloop.datasets import make_credit
 from driftloop.telemetry.bus.base import Message
 from driftloop.telemetry.events import prediction_event
-from driftloop.telemetry.publisher import ENCODE_CHUNK, EventPublisher
+from driftloop.telemetry.publisher import EventPublisher, encode_event
+from driftloop.telemetry.relay import RelayPublisher
 from driftloop.telemetry.settings import BusSettings
+from driftloop.telemetry.wire import frames, pack_events
 
 CALLS = 5_000
 ROUNDS = 7
@@ -61,10 +63,16 @@ def sample_event() -> dict[str, Any]:
     )
 
 
-async def publish_ns(directory: Path) -> list[float]:
+async def publish_ns(directory: Path, relayed: bool) -> list[float]:
     """ns per publish() call, CALLS calls back to back (no await between them, as in a handler)."""
-    settings = BusSettings(spill_path=directory / "spill", buffer_size=CALLS * 2, linger_ms=0)
-    publisher = EventPublisher(settings, "bench", producer_factory=lambda _: AcknowledgingProducer())
+    settings = BusSettings(
+        url=f"sqlite:///{directory / 'bus.db'}", spill_path=directory / "spill", buffer_size=CALLS * 2, linger_ms=0
+    )
+    publisher: EventPublisher | RelayPublisher = (
+        RelayPublisher(settings, "bench-relay", json_logs=False)
+        if relayed
+        else EventPublisher(settings, "bench", producer_factory=lambda _: AcknowledgingProducer())
+    )
     await publisher.start()
     event = sample_event()
     results = []
@@ -81,26 +89,23 @@ async def publish_ns(directory: Path) -> list[float]:
     return results
 
 
-def idle_publisher(directory: Path) -> EventPublisher:
-    return EventPublisher(BusSettings(spill_path=directory / "spill"), "bench")
+def pack_us_per_batch(directory: Path) -> list[float]:
+    """The sender's hold of the loop: a batch of encoded events packed into bus messages."""
+    publisher = EventPublisher(BusSettings(spill_path=directory / "spill"), "bench")
+    messages = [encode_event(sample_event()) for _ in range(BATCH)]
+    return _timed(lambda: publisher._pack(messages), ROUNDS * 5)
 
 
-def encode_us_per_batch(publisher: EventPublisher) -> list[float]:
-    """Encoding and packing a whole batch into bus messages."""
-    events = [sample_event() for _ in range(BATCH)]
-    return _timed(lambda: publisher._encode_all(events), ROUNDS)
+def relay_flush_us_per_batch() -> list[float]:
+    """The relay's flush: a batch of encoded events packed and framed for the pipe."""
+    values = [encode_event(sample_event()).value for _ in range(BATCH)]
+    return _timed(lambda: frames(pack_events(b"credit", values, BATCH, 256 * 1024)), ROUNDS * 5)
 
 
 def encode_us_per_batch_one_call_per_event() -> list[float]:
-    """The previous encoding: orjson once per event (and a join per message)."""
+    """Encoding alone: orjson once per event, as publish() does."""
     events = [sample_event() for _ in range(BATCH)]
-    return _timed(lambda: b"[" + b",".join([orjson.dumps(event) for event in events]) + b"]", ROUNDS)
-
-
-def encode_us_per_chunk(publisher: EventPublisher) -> list[float]:
-    """The longest the sender holds the event loop: one chunk of ENCODE_CHUNK events."""
-    events = [sample_event() for _ in range(ENCODE_CHUNK)]
-    return _timed(lambda: publisher._encode(events), ROUNDS * 5)
+    return _timed(lambda: [orjson.dumps(event) for event in events], ROUNDS)
 
 
 def _timed(call: Any, rounds: int) -> list[float]:
@@ -114,22 +119,18 @@ def _timed(call: Any, rounds: int) -> list[float]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
-        publish = asyncio.run(publish_ns(Path(directory)))
-        publisher = idle_publisher(Path(directory))
-        batch = encode_us_per_batch(publisher)
-        chunk = encode_us_per_chunk(publisher)
-    before = encode_us_per_batch_one_call_per_event()
+        publish = asyncio.run(publish_ns(Path(directory), relayed=False))
+        relayed = asyncio.run(publish_ns(Path(directory), relayed=True))
+        pack = pack_us_per_batch(Path(directory))
+    flush = relay_flush_us_per_batch()
+    encode = encode_us_per_batch_one_call_per_event()
     size = len(orjson.dumps(sample_event()))
-    print(f"publish(): median {statistics.median(publish):.0f} ns per call ({CALLS} calls x {ROUNDS} rounds)")
-    for label, figures in (("encode + pack", batch), ("one orjson call per event (before)", before)):
-        print(
-            f"{label}, a batch of {BATCH} events ({size} bytes each) on the event loop: "
-            f"median {statistics.median(figures):.0f} us ({statistics.median(figures) / BATCH * 1000:.0f} ns per event)"
-        )
-    print(
-        f"longest hold of the event loop by the sender (one chunk of {ENCODE_CHUNK} events): "
-        f"median {statistics.median(chunk):.0f} us"
-    )
+    print(f"event: {size} bytes of JSON; {CALLS} calls x {ROUNDS} rounds, medians")
+    print(f"publish(), in process: {statistics.median(publish):.0f} ns per call (encodes the event)")
+    print(f"publish(), relay: {statistics.median(relayed):.0f} ns per call (encodes the event)")
+    print(f"orjson.dumps alone: {statistics.median(encode) / BATCH * 1000:.0f} ns per event")
+    print(f"sender's packing of a batch of {BATCH}: {statistics.median(pack):.0f} us")
+    print(f"relay's flush (pack + frame) of a batch of {BATCH}: {statistics.median(flush):.0f} us")
 
 
 if __name__ == "__main__":

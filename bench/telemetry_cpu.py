@@ -6,7 +6,8 @@ Builds the benchmark's model (bench/scoring_request_path.py), starts the scoring
 and drives its ASGI app with 16 concurrent callers (no HTTP server, no wrk: only the service's own
 work is on the clock), then waits until the publisher has sent every event. It reports the
 process's CPU time (all threads: the event loop, the embedded bus's SQLite thread, onnxruntime)
-per request, for each bus and with ``DRIFTLOOP_TELEMETRY=false``, rounds interleaved. The Kafka
+per request, for each bus publishing in process and through the relay process (whose CPU is
+reported apart), and with ``DRIFTLOOP_TELEMETRY=false``, rounds interleaved. The Kafka
 broker (started here, KRaft, the integration tests' server class) runs in its own process and is
 not counted: in production it is another machine. This is the figure the HTTP benchmark
 (bench/scoring/kafka.py) turns into throughput on a CPU-bound 2-core machine. Asserts nothing.
@@ -65,13 +66,26 @@ async def drive(app: Any, body: bytes, n: int) -> None:
         raise RuntimeError(f"unexpected statuses {sorted(set(statuses))}")
 
 
-async def one_run(home: Path, bus_url: str | None, n: int, profile: bool) -> tuple[float, float, float]:
-    """CPU µs, of which system µs, and wall µs per request, including sending every event."""
+def relay_cpu_seconds(publisher: Any) -> float:
+    """CPU seconds of the publisher's relay process so far (0 without one)."""
+    process = getattr(publisher, "_process", None)
+    if process is None or process.returncode is not None:
+        return 0.0
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def one_run(
+    home: Path, bus_url: str | None, relay: bool, n: int, profile: bool
+) -> tuple[float, float, float, float]:
+    """CPU µs, of which system µs, wall µs and the relay's CPU µs per request, including sending every event."""
     body = build(home) if not (home / "registry").exists() else (home / "body.json").read_bytes()
     (home / "body.json").write_bytes(body)
     settings = ScoringSettings(
         registry=ScoringRegistrySettings(path=home / "registry", poll_interval_s=0),
-        bus=BusSettings(url=bus_url or f"sqlite:///{home}/bus.db", spill_path=home / f"spill-{time.time_ns()}"),
+        bus=BusSettings(
+            url=bus_url or f"sqlite:///{home}/bus.db", spill_path=home / f"spill-{time.time_ns()}", relay=relay
+        ),
         telemetry=bus_url is not None,
     )
     settings.log.json_logs = False
@@ -83,6 +97,7 @@ async def one_run(home: Path, bus_url: str | None, n: int, profile: bool) -> tup
         await _drained(publisher, 2_000)
         sent_before = _delivered(publisher)
         profiler = cProfile.Profile() if profile and bus_url else None
+        relay_cpu = relay_cpu_seconds(publisher)
         cpu, system, wall = time.process_time(), os.times().system, time.perf_counter()
         if profiler:
             profiler.enable()
@@ -91,9 +106,10 @@ async def one_run(home: Path, bus_url: str | None, n: int, profile: bool) -> tup
         if profiler:
             profiler.disable()
         cpu, system, wall = time.process_time() - cpu, os.times().system - system, time.perf_counter() - wall
+        relay_cpu = relay_cpu_seconds(publisher) - relay_cpu
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
-    return cpu / n * 1e6, system / n * 1e6, wall / n * 1e6
+    return cpu / n * 1e6, system / n * 1e6, wall / n * 1e6, relay_cpu / n * 1e6
 
 
 def _delivered(publisher: Any) -> int:
@@ -121,30 +137,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=40_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--bus", default="kafka,embedded")
+    parser.add_argument("--bus", default="kafka")
     parser.add_argument("--profile", action="store_true", help="cProfile the last round of each bus")
     args = parser.parse_args()
     buses = args.bus.split(",")
     with tempfile.TemporaryDirectory(prefix="telemetry-cpu-") as directory, contextlib.ExitStack() as stack:
         home = Path(directory)
-        urls: dict[str, str | None] = {"off": None}
+        variants: dict[str, tuple[str | None, bool]] = {"off": (None, False)}
         for bus in buses:
-            urls[bus] = stack.enter_context(kafka(home)) if bus == "kafka" else f"sqlite:///{home}/bus.db"
-        results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in urls}
+            url = stack.enter_context(kafka(home)) if bus == "kafka" else f"sqlite:///{home}/bus.db"
+            variants[f"{bus} in process"] = (url, False)
+            variants[f"{bus} relayed"] = (url, True)
+        results: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in variants}
         print(f"load average before: {os.getloadavg()[0]:.2f}")
         for round_ in range(args.rounds):
-            for name, url in urls.items():
+            for name, (url, relay) in variants.items():
                 last = round_ == args.rounds - 1
-                results[name].append(asyncio.run(one_run(home, url, args.requests, args.profile and last)))
+                results[name].append(asyncio.run(one_run(home, url, relay, args.requests, args.profile and last)))
         print(f"load average after: {os.getloadavg()[0]:.2f}")
-    off = statistics.median(cpu for cpu, _, _ in results["off"])
-    header = ("telemetry", "CPU µs/request", "of it system", "wall µs/request", "CPU vs off")
-    print(f"{header[0]:12s} {header[1]:>15s} {header[2]:>13s} {header[3]:>16s} {header[4]:>11s}")
+    off = statistics.median(run[0] for run in results["off"])
+    header = ("telemetry", "CPU µs/request", "of it system", "wall µs/request", "CPU vs off", "relay CPU µs")
+    print(f"{header[0]:20s} {header[1]:>15s} {header[2]:>13s} {header[3]:>16s} {header[4]:>11s} {header[5]:>13s}")
     for name, runs in results.items():
-        cpu = statistics.median(c for c, _, _ in runs)
-        system = statistics.median(s for _, s, _ in runs)
-        wall = statistics.median(w for _, _, w in runs)
-        print(f"{name:12s} {cpu:15.1f} {system:13.1f} {wall:16.1f} {cpu / off - 1:+10.1%}")
+        cpu, system, wall, relay_cpu = (statistics.median(run[i] for run in runs) for i in range(4))
+        print(f"{name:20s} {cpu:15.1f} {system:13.1f} {wall:16.1f} {cpu / off - 1:+10.1%} {relay_cpu:13.1f}")
 
 
 if __name__ == "__main__":

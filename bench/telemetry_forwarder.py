@@ -13,7 +13,8 @@ integration-test servers (``make setup`` first), prints Markdown for docs/benchm
 - Lag: the forwarder service runs as its own process (``python -m driftloop_forwarder``) while this
   process publishes 2,000 events/s on a fixed schedule; the lag of each event is the row's
   ``stored_at`` (PostgreSQL ``now()`` in the writing transaction) minus the event's ``time``
-  (stamped when the scoring side creates it), so it spans buffer, bus, forwarder and database.
+  (stamped when the scoring side creates it), so it spans the scoring side's relay process (as
+  the scoring service publishes), the bus, the forwarder and the database.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from sqlalchemy import Engine, text  # noqa: E402
 from driftloop.store import StoreSettings, count_rows, make_engine, upgrade  # noqa: E402
 from driftloop.telemetry.bus import open_consumer  # noqa: E402
 from driftloop.telemetry.publisher import EventPublisher  # noqa: E402
+from driftloop.telemetry.relay import RelayPublisher  # noqa: E402
 from driftloop.telemetry.settings import BusSettings  # noqa: E402
 from driftloop_forwarder.core import Forwarder, tune_collector  # noqa: E402
 from driftloop_forwarder.settings import ForwardSettings  # noqa: E402
@@ -149,7 +151,7 @@ async def lag(kafka: KafkaServer, store_url: str, rate: int, seconds: int, workd
         subprocess.Popen, [sys.executable, "-m", "driftloop_forwarder"], env=env, cwd=workdir
     )
     engine = make_engine(StoreSettings(url=store_url))
-    publisher = EventPublisher(settings, "bench-lag")
+    publisher = RelayPublisher(settings, "bench-lag", json_logs=False)  # the scoring service's path
     await publisher.start()
     try:
         # Warm-up: the forwarder has joined its group and stored one event before the clock starts.

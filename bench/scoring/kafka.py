@@ -2,9 +2,11 @@
 
 Starts a single-node Kafka broker (KRaft, the jars of ``tools/setup.d/20-kafka.sh``, the same
 server class the integration tests use), then runs ``run.py`` with only the driftloop service,
-once publishing to that broker and once with ``DRIFTLOOP_TELEMETRY=false``, interleaved round by
-round. Prints the two rows and the overhead, and how much CPU the broker took while the service
-published to it (it shares the two cores with the service and wrk); asserts nothing.
+publishing to that broker through the relay process (the default), publishing in process
+(``DRIFTLOOP_BUS__RELAY=false``, server e-alt) and with ``DRIFTLOOP_TELEMETRY=false``,
+interleaved round by round. Prints the rows and the overheads, and how much CPU the broker took
+while the services published to it (it shares the two cores with the service and wrk); asserts
+nothing.
 
     .venv/bin/python bench/scoring/kafka.py [run.py options, e.g. --rounds 3 --seconds 15]
 """
@@ -37,6 +39,8 @@ def main(argv: list[str]) -> int:
             "DRIFTLOOP_TELEMETRY=false",
             "--service-env",
             f"DRIFTLOOP_BUS__URL=kafka://{broker.bootstrap}/scoring-bench",
+            "--alternative",
+            "DRIFTLOOP_BUS__RELAY=false",
             *argv,
         ]
         try:
@@ -46,7 +50,7 @@ def main(argv: list[str]) -> int:
         finally:
             broker.stop()
     args = _parser().parse_args(options)
-    publishing_s = args.warmup + args.rounds * args.seconds  # the telemetry-on runs; the broker idles otherwise
+    publishing_s = 2 * (args.warmup + args.rounds * args.seconds)  # two services publish; the broker idles otherwise
     print(f"\nbroker CPU while the service published: {busy:.1f} s over {publishing_s:.0f} s of load "
           f"({busy / publishing_s:.0%} of a core)")  # fmt: skip
     return code

@@ -32,7 +32,7 @@ import servers
 
 RESULTS = servers.ROOT / "bench" / "results"
 # (numerator, denominator, target): the ratios the issue asks for; target None = for information.
-SERVER_KEYS = ("a", "b", "c", "d", "e", "e-v2", "e-off")
+SERVER_KEYS = ("a", "b", "c", "d", "e", "e-v2", "e-off", "e-alt")
 RATIOS = [
     ("e", "a", 25.0),
     ("e", "b", 25.0),
@@ -41,6 +41,7 @@ RATIOS = [
     ("e", "d", None),
     ("e-v2", "b", None),
     ("e-off", "e", None),
+    ("e-off", "e-alt", None),
 ]
 
 
@@ -56,6 +57,8 @@ class Case:
     rounds: list[load.LoadResult] = field(default_factory=list)
     cpu_us: list[float] = field(default_factory=list)
     """The server's CPU time per request in each round (its whole process group)."""
+    child_cpu_us: list[float] = field(default_factory=list)
+    """CPU time per request of processes the server started in their own sessions (the telemetry relay)."""
     error: str | None = None
 
     @property
@@ -148,12 +151,18 @@ def _measure(cases: list[Case], args: argparse.Namespace) -> None:
             except RuntimeError as exc:
                 case.error = str(exc)
                 continue
-            cpu_us = (servers.group_cpu_seconds(case.handle.process.pid) - cpu_before) / max(result.requests, 1) * 1e6
+            cpu_after = servers.group_cpu_seconds(case.handle.process.pid)
+            cpu_us, child_cpu_us = (
+                (after - before) / max(result.requests, 1) * 1e6
+                for before, after in zip(cpu_before, cpu_after, strict=True)
+            )
             case.rounds.append(result)
             case.cpu_us.append(cpu_us)
+            case.child_cpu_us.append(child_cpu_us)
             print(
                 f"  {case.label}: {result.requests_per_second:,.0f} req/s, p50 {result.p50_ms:.2f} ms, "
-                f"p99 {result.p99_ms:.2f} ms, server CPU {cpu_us:.0f} µs/request, non-2xx {result.non_2xx}, "
+                f"p99 {result.p99_ms:.2f} ms, server CPU {cpu_us:.0f} µs/request "
+                f"(+ {child_cpu_us:.0f} in its relay), non-2xx {result.non_2xx}, "
                 f"socket errors {result.socket_errors}",
                 flush=True,
             )
@@ -180,6 +189,7 @@ def _row(case: Case) -> dict[str, Any]:
         p50_ms=statistics.median(r.p50_ms for r in case.rounds),
         p99_ms=statistics.median(r.p99_ms for r in case.rounds),
         server_cpu_us_per_request=round(statistics.median(case.cpu_us), 1),
+        relay_cpu_us_per_request=round(statistics.median(case.child_cpu_us), 1),
         requests=sum(r.requests for r in case.rounds),
         non_2xx=sum(r.non_2xx for r in case.rounds),
         socket_errors=sum(r.socket_errors for r in case.rounds),
@@ -212,7 +222,15 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         type=_assignment,
-        help="extra environment for the service (e, e-off), e.g. DRIFTLOOP_BUS__URL=kafka://host:port/topic",
+        help="extra environment for the service (e, e-off, e-alt), e.g. DRIFTLOOP_BUS__URL=kafka://host:port/topic",
+    )
+    parser.add_argument(
+        "--alternative",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        type=_assignment,
+        help="environment of a second telemetry-on service to compare; adds server e-alt",
     )
     return parser
 
@@ -228,8 +246,11 @@ def _servers(art: model.Artifacts, args: argparse.Namespace) -> list[servers.Ser
     wanted = [key.strip() for key in args.only.split(",") if key.strip()]
     off_env = dict(args.telemetry_off)
     service_env = dict(args.service_env)
+    alternative_env = dict(args.alternative)
     if off_env and "e-off" not in wanted:
         wanted.append("e-off")
+    if alternative_env and "e-alt" not in wanted:
+        wanted.append("e-alt")
     factories = {
         "a": lambda: servers.flask_server(art),
         "b": lambda: servers.mlserver_server(art, args.mlserver_workers),
@@ -238,6 +259,7 @@ def _servers(art: model.Artifacts, args: argparse.Namespace) -> list[servers.Ser
         "e": lambda: servers.driftloop_server(art, extra_env=service_env),
         "e-v2": lambda: servers.driftloop_v2_server(art),
         "e-off": lambda: servers.driftloop_server(art, telemetry_off_env=off_env, extra_env=service_env),
+        "e-alt": lambda: servers.driftloop_server(art, extra_env=service_env, alternative_env=alternative_env),
     }
     return [factories[key]() for key in wanted]
 
@@ -278,18 +300,19 @@ def _report(
 
 def _print(report: dict[str, Any]) -> None:
     print(
-        "\n| server | records/request | requests/s | p50 ms | p99 ms | server CPU µs/request | non-2xx "
-        "| socket errors | rounds (req/s) |"
+        "\n| server | records/request | requests/s | p50 ms | p99 ms | server CPU µs/request "
+        "| its relay's CPU µs/request | non-2xx | socket errors | rounds (req/s) |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for row in report["results"]:
         if row["error"]:
-            print(f"| ({row['server']}) {row['name']} | {row['records']} | failed | | | | | | |")
+            print(f"| ({row['server']}) {row['name']} | {row['records']} | failed | | | | | | | |")
             continue
         spread = " / ".join(f"{r['requests_per_second']:,.0f}" for r in row["rounds"])
         print(
             f"| ({row['server']}) {row['name']} | {row['records']} | {row['requests_per_second']:,.0f} | "
             f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['server_cpu_us_per_request']:.0f} | "
+            f"{row['relay_cpu_us_per_request']:.0f} | "
             f"{row['non_2xx']} | {row['socket_errors']} | {spread} |"
         )
     for row in report["results"]:

@@ -72,15 +72,18 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """CPU seconds (user + system) of every live process in a process group: the server and its workers."""
-    ticks = 0
+def group_cpu_seconds(pgid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) of every live process in a process group (the server and its
+    workers), and of their children in other groups (the telemetry relay runs in its own session)."""
+    processes: dict[int, tuple[int, int, int]] = {}  # pid -> (ppid, pgrp, ticks)
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with suppress(OSError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid:  # fields after the command: state, ppid, pgrp, ...
-                ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after the command: state, ppid, pgrp, ...
+            processes[int(stat.parent.name)] = (int(fields[1]), int(fields[2]), int(fields[11]) + int(fields[12]))
+    group = {pid for pid, (_, pgrp, _) in processes.items() if pgrp == pgid}
+    children = {pid for pid, (ppid, pgrp, _) in processes.items() if ppid in group and pgrp != pgid}
+    tick = os.sysconf("SC_CLK_TCK")
+    return sum(processes[pid][2] for pid in group) / tick, sum(processes[pid][2] for pid in children) / tick
 
 
 def free_port() -> int:
@@ -359,23 +362,36 @@ def driftloop_probabilities(body: dict[str, Any]) -> list[float]:
 
 
 def driftloop_server(
-    art: Artifacts, *, telemetry_off_env: dict[str, str] | None = None, extra_env: dict[str, str] | None = None
+    art: Artifacts,
+    *,
+    telemetry_off_env: dict[str, str] | None = None,
+    extra_env: dict[str, str] | None = None,
+    alternative_env: dict[str, str] | None = None,
 ) -> Server:
     """The service on ``/v1/.../predict``; telemetry on (each server its own embedded bus) unless switched off.
 
-    ``extra_env`` overrides the service's settings (e.g. a Kafka bus URL instead of the embedded bus).
+    ``extra_env`` overrides the service's settings (e.g. a Kafka bus URL instead of the embedded bus);
+    ``alternative_env`` makes server e-alt, telemetry on with other settings (e.g. no relay process).
     """
-    key = "e" if telemetry_off_env is None else "e-off"
+    key = "e-off" if telemetry_off_env is not None else "e-alt" if alternative_env else "e"
     env = {
         "DRIFTLOOP_REGISTRY__PATH": str(art.registry),
         "DRIFTLOOP_BUS__URL": f"sqlite:///{art.directory}/bus-{key}.db",
         "DRIFTLOOP_BUS__SPILL_PATH": str(art.directory / f"spill-{key}"),
         **(extra_env or {}),
         **(telemetry_off_env or {}),
+        **(alternative_env or {}),
     }
+    name = {
+        "e": "driftloop scoring (validation + telemetry)",
+        "e-off": "driftloop scoring (telemetry off)",
+        "e-alt": "driftloop scoring (validation + telemetry, "
+        + ", ".join(f"{k}={v}" for k, v in (alternative_env or {}).items())
+        + ")",
+    }[key]
     return Server(
         key=key,
-        name="driftloop scoring" + (" (validation + telemetry)" if telemetry_off_env is None else " (telemetry off)"),
+        name=name,
         command=_uvicorn("driftloop_scoring.app:create_app", "--factory"),
         env=env,
         health_path="/v2/health/ready",

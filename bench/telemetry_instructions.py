@@ -1,0 +1,119 @@
+"""Instructions the scoring process executes per request, telemetry off / relayed / in process.
+
+    .venv/bin/python bench/telemetry_instructions.py [--requests 2000]
+
+The figure this machine's noise cannot blur: each variant runs the scoring app's ASGI callable
+(16 concurrent callers, as bench/telemetry_cpu.py does) under valgrind's callgrind, which counts
+the instructions of the serving process only, from after a warm-up until every event of the
+measured requests is acknowledged by the Kafka broker. The relay process and the broker are
+separate processes and are not counted: the figure is what telemetry costs the process that
+scores. About three minutes per variant (valgrind runs the process ~50 times slower, so each
+linger holds fewer events than at full speed and per-batch costs weigh a little more). Needs
+valgrind (Debian's package). Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+VARIANTS = ("off", "relayed", "in process")
+
+
+async def measure(home: Path, bus_url: str, variant: str, n: int) -> None:
+    """Run under callgrind: instructions are counted only between the two callgrind_control calls."""
+    from driftloop.telemetry.settings import BusSettings
+    from driftloop_scoring.app import create_app
+    from driftloop_scoring.settings import ScoringRegistrySettings, ScoringSettings
+    from scoring_request_path import build
+    from telemetry_cpu import _delivered, _drained, drive
+
+    body = build(home)
+    settings = ScoringSettings(
+        registry=ScoringRegistrySettings(path=home / "registry", poll_interval_s=0),
+        bus=BusSettings(url=bus_url, spill_path=home / "spill", relay=variant == "relayed"),
+        telemetry=variant != "off",
+    )
+    settings.log.json_logs = False
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        publisher = app.state.service.publisher
+        await drive(app, body, 400)
+        await _drained(publisher, 400)
+        before = _delivered(publisher)
+        count_instructions(True)
+        await drive(app, body, n)
+        await _drained(publisher, before + n)
+        count_instructions(False)
+
+
+def count_instructions(on: bool) -> None:
+    """Switch callgrind's counting of this process; blocking on purpose: nothing else may run meanwhile."""
+    switch = "--instr=on" if on else "--instr=off"
+    subprocess.run(["callgrind_control", switch, str(os.getpid())], check=True, capture_output=True)
+
+
+def instructions(bus_url: str, variant: str, n: int, work: Path) -> int:
+    result = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={work / 'callgrind.out'}",
+            sys.executable,
+            __file__,
+            "--child",
+            variant,
+            "--bus",
+            bus_url,
+            "--requests",
+            str(n),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent)},
+    )
+    collected = re.search(r"Collected : (\d+)", result.stderr)
+    if result.returncode != 0 or collected is None:
+        raise RuntimeError(f"{variant} failed:\n{result.stderr[-3000:]}")
+    return int(collected.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--child", choices=VARIANTS)
+    parser.add_argument("--bus")
+    args = parser.parse_args()
+    if args.child:
+        with tempfile.TemporaryDirectory(prefix="telemetry-instructions-") as directory:
+            asyncio.run(measure(Path(directory), args.bus, args.child, args.requests))
+        return
+    sys.path.insert(0, str(REPO / "tests" / "integration"))
+    from integration_servers import KafkaServer
+
+    with tempfile.TemporaryDirectory(prefix="telemetry-instructions-") as directory:
+        work = Path(directory)
+        broker = KafkaServer(work / "kafka")
+        broker.start()
+        try:
+            bus_url = f"kafka://{broker.bootstrap}/telemetry-instructions"
+            counts = {
+                variant: instructions(bus_url, variant, args.requests, work) / args.requests for variant in VARIANTS
+            }
+        finally:
+            broker.stop()
+    print(f"{'telemetry':12s} {'instructions/request':>21s} {'vs off':>8s}")
+    for variant, count in counts.items():
+        print(f"{variant:12s} {count:21,.0f} {count / counts['off'] - 1:+8.1%}")
+
+
+if __name__ == "__main__":
+    main()
