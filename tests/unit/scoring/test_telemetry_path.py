@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
+from integration_servers import free_port  # a port nothing listens on
 from scoring_bundles import credit_records
 from scoring_client import started_client
 
@@ -15,18 +14,10 @@ from driftloop_scoring.settings import ScoringSettings
 pytestmark = pytest.mark.anyio
 
 
-def closed_port() -> int:
-    """A local port nothing listens on (bound, read, released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def test_requests_are_answered_while_the_bus_is_unreachable(settings: ScoringSettings) -> None:
     spill = settings.bus.spill_path
     settings.bus = BusSettings(
-        url=f"kafka://127.0.0.1:{closed_port()}/predictions", spill_path=spill, send_timeout_s=1, linger_ms=1
+        url=f"kafka://127.0.0.1:{free_port()}/predictions", spill_path=spill, send_timeout_s=1, linger_ms=1
     )
     app = create_app(settings)
     async for client in started_client(app):

@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from integration_servers import free_port  # a port nothing listens on
 from prometheus_client import REGISTRY
 from telemetry_samples import make_prediction, read_all, until
 
@@ -107,18 +107,11 @@ def test_a_relay_that_cannot_start_is_replaced_by_publishing_in_process(
     assert (publisher.stats.sent, publisher.stats.dropped) == (200, 0)
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def test_with_the_bus_away_the_relay_spills_to_the_file_a_later_publisher_replays(
     bus_settings: BusSettings, tmp_path: Path
 ) -> None:
     source = "relay-test-spill"
-    away = bus_settings.model_copy(update={"url": f"kafka://127.0.0.1:{closed_port()}/events", "send_timeout_s": 0.5})
+    away = bus_settings.model_copy(update={"url": f"kafka://127.0.0.1:{free_port()}/events", "send_timeout_s": 0.5})
 
     async def relay_while_away() -> RelayPublisher:
         publisher = RelayPublisher(away, source, json_logs=False)
