@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, Float, and_, case, cast, func, or_, select
+from sqlalchemy import Engine, Float, case, cast, func, select
 
 from driftloop.report.minutes import bucket_counts, uses_rollup
 from driftloop.report.timerange import TimeRange, bucket, json_number
-from driftloop.store.models import Feedback, Prediction
+from driftloop.store.models import Feedback, Prediction, labels_prediction
 
 
 def performance(engine: Engine, model: str, rng: TimeRange, *, regression: bool = False) -> dict[str, Any]:
@@ -29,19 +29,7 @@ def performance(engine: Engine, model: str, rng: TimeRange, *, regression: bool 
     else:
         metric_name = "accuracy"
         score = func.avg(cast(case((Prediction.prediction == Feedback.actual, 1), else_=0), Float))
-    labelled = (
-        select(b, func.count(), score)
-        .join(
-            Feedback,
-            and_(
-                Feedback.request_id == Prediction.request_id,
-                Feedback.model == Prediction.model,
-                or_(Feedback.record_index.is_(None), Feedback.record_index == Prediction.record_index),
-            ),
-        )
-        .where(in_range)
-        .group_by(b)
-    )
+    labelled = select(b, func.count(), score).join(Feedback, labels_prediction()).where(in_range).group_by(b)
     totals = select(b, func.count()).where(in_range).group_by(b)
     if uses_rollup(rng):
         per_bucket = bucket_counts(engine, model, rng)

@@ -20,12 +20,12 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, any_, bindparam, or_, select, text
+from sqlalchemy import ColumnElement, Connection, any_, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import String
 
-from driftloop.store.models import Feedback, Prediction
+from driftloop.store.models import Feedback, Prediction, labels_prediction
 from driftloop.store.rollup import Key, MinuteCounts, minute_of
 
 CHUNK = 500  # request ids per IN (...) on SQLite: well under its bound on parameters
@@ -86,14 +86,7 @@ def span_pairs(connection: Connection, model: str, since: datetime | None, until
     """Every pair of a model's predictions in [since, until) (None: unbounded), as the join finds them."""
     query = (
         select(Prediction.model, Prediction.version, Prediction.time, Prediction.prediction, Feedback.actual)
-        .join(
-            Feedback,
-            and_(
-                Feedback.request_id == Prediction.request_id,
-                Feedback.model == Prediction.model,
-                or_(Feedback.record_index.is_(None), Feedback.record_index == Prediction.record_index),
-            ),
-        )
+        .join(Feedback, labels_prediction())
         .where(Prediction.model == model)
     )
     if since is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, Integer, String, Text, func
+from sqlalchemy import JSON, BigInteger, ColumnElement, DateTime, Float, Integer, String, Text, and_, func, or_
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -58,6 +58,17 @@ class Feedback(Base):
     time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     source: Mapped[str] = mapped_column(String(200))
     stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+def labels_prediction() -> ColumnElement[bool]:
+    """A feedback row labels a prediction row: same model and request id, and the feedback's record
+    index equal to the prediction's or NULL (a label for every record of the request). The one
+    definition of a pair, as the ``labelled_predictions`` view has it."""
+    return and_(
+        Feedback.request_id == Prediction.request_id,
+        Feedback.model == Prediction.model,
+        or_(Feedback.record_index.is_(None), Feedback.record_index == Prediction.record_index),
+    )
 
 
 class Rejected(Base):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Engine, select
 
-from driftloop.store.models import Feedback, Prediction
+from driftloop.store.models import Feedback, Prediction, labels_prediction
 
 
 def labelled_predictions(engine: Engine, model: str, since: datetime | None = None) -> list[dict[str, Any]]:
@@ -29,14 +29,7 @@ def labelled_predictions(engine: Engine, model: str, since: datetime | None = No
             Feedback.actual,
             Feedback.time.label("feedback_time"),
         )
-        .join(
-            Feedback,
-            and_(
-                Feedback.request_id == Prediction.request_id,
-                Feedback.model == Prediction.model,
-                or_(Feedback.record_index.is_(None), Feedback.record_index == Prediction.record_index),
-            ),
-        )
+        .join(Feedback, labels_prediction())
         .where(Prediction.model == model)
         .order_by(Prediction.time, Prediction.record_index)
     )
