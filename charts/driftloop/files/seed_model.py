@@ -52,7 +52,9 @@ def import_bundle(archive: Path, name: str, registry: Registry, workdir: Path) -
         tar.extractall(workdir / "bundle", filter="data")  # no absolute paths, links out or devices
     found = [p.parent for p in (workdir / "bundle").rglob(MODEL_FILE) if (p.parent / CONTRACT_FILE).is_file()]
     if len(found) != 1:
-        sys.exit(f"seed: {archive.name} must hold one bundle directory ({MODEL_FILE} beside {CONTRACT_FILE}); found {len(found)}")
+        sys.exit(
+            f"seed: {archive.name} must hold one directory with {MODEL_FILE} and {CONTRACT_FILE}; found {len(found)}"
+        )
     [bundle] = found
     documents = {kind: json.loads((bundle / f"{kind}.json").read_text()) for kind in DOCUMENTS}
     contract = DataContract.load(bundle / CONTRACT_FILE)
