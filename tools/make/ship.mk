@@ -73,7 +73,7 @@ chart-check: venv $(HELM) crd-schemas
 	@for values in $(CHART)/ci/*.yaml; do \
 	    $(HELM) template driftloop $(CHART) --kube-version $(KUBERNETES_VERSION) --values $$values > tools/cache/chart/$$(basename $$values) || exit 1; \
 	done
-	$(BIN)/python tests/unit/ship/validate_rendered.py --kubernetes-version $(KUBERNETES_VERSION) --crds $(CRDS) tools/cache/chart/*.yaml
+	$(BIN)/python tests/unit/ship/manifest_schemas.py --kubernetes-version $(KUBERNETES_VERSION) --crds $(CRDS) tools/cache/chart/*.yaml
 	$(BIN)/pytest -q tests/unit/ship/test_chart.py tests/unit/ship/test_chart_conventions.py \
 	    tests/unit/ship/test_chart_monitoring.py tests/unit/ship/test_first_install.py
 

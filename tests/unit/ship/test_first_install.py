@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import socket
 import subprocess
 import sys
 import tarfile
@@ -24,7 +26,8 @@ from typing import Any
 
 import httpx
 import pytest
-from ship_helpers import CHART, Manifests, Render, find, helm_template
+import yaml
+from ship_helpers import CHART, ROOT, Manifests, Render, find, helm_template
 
 from driftloop.datasets import write_credit_csv
 from driftloop.registry import Registry
@@ -73,8 +76,6 @@ def serving_files(directory: Path) -> Iterator[str]:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -354,3 +355,23 @@ def test_an_archive_that_is_not_one_safe_bundle_is_refused(render: Render, tmp_p
     )
     assert not list(tmp_path.rglob("outside.onnx"))
     assert Registry(registry_dir).models() == []
+
+
+def test_cd_seeds_the_first_install_with_values_the_chart_takes(render: Render) -> None:
+    deploy = yaml.safe_load((ROOT / "azure-pipelines" / "templates" / "helm-deploy.yml").read_text())
+    [step] = [s for s in deploy["steps"] if "helm upgrade --install" in str(s.get("parameters", {}).get("script", ""))]
+    script = step["parameters"]["script"]
+    # --wait-for-jobs: a failed seed fails the release at once, naming the Job, instead of a timeout.
+    assert "--atomic --wait --wait-for-jobs" in script
+    assert step["parameters"]["env"] == {"SEED_URL": "${{ parameters.seedUrl }}"}
+    keys = re.findall(r"--set(?:-string)? (seed\.\w+)=", script)
+    assert sorted(keys) == ["seed.enabled", "seed.source", "seed.target", "seed.url"]
+    sample = {"seed.enabled": "true", "seed.url": "https://d.example.com/c.csv", "seed.source": "train"}
+    job = seed_job(render(*(f"{key}={sample.get(key, 'default')}" for key in keys)))
+    assert values_of(job["spec"]["template"]["spec"]["containers"][0]["env"])["SEED_TARGET"] == "default"
+    cd = yaml.safe_load((ROOT / "azure-pipelines" / "cd.yml").read_text())
+    for stage in cd["stages"]:
+        [template] = stage["jobs"][0]["strategy"]["runOnce"]["deploy"]["steps"]
+        assert template["parameters"]["seedUrl"] == "$(DRIFTLOOP_SEED_URL)"
+    defaults = {v["name"]: v.get("value") for v in cd["variables"] if "name" in v}
+    assert defaults["DRIFTLOOP_SEED_URL"] == ""  # no group value: no seed, and no literal "$(...)" passed on
