@@ -65,15 +65,34 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-%s" (include "driftloop.fullname" .root) .component }}
 {{- end }}
 
-{{/* Image reference of one component. Call with (dict "root" $ "values" $service). */}}
+{{/*
+Image reference of one component. Call with (dict "root" $ "values" $service). The registry is
+global.imageRegistry, else image.registry; a digest (sha256:...) wins over the tag.
+*/}}
 {{- define "driftloop.image" -}}
-{{- $tag := .values.image.tag | default .root.Values.image.tag | default .root.Chart.AppVersion }}
-{{- if .root.Values.image.registry }}
-{{- printf "%s/%s:%s" (trimSuffix "/" .root.Values.image.registry) .values.image.repository $tag }}
+{{- $global := .root.Values.global | default dict }}
+{{- $registry := $global.imageRegistry | default .root.Values.image.registry | trimSuffix "/" }}
+{{- $repository := .values.image.repository }}
+{{- if $registry }}
+{{- $repository = printf "%s/%s" $registry $repository }}
+{{- end }}
+{{- if .values.image.digest }}
+{{- printf "%s@%s" $repository .values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .values.image.repository $tag }}
+{{- printf "%s:%s" $repository (.values.image.tag | default .root.Values.image.tag | default .root.Chart.AppVersion) }}
 {{- end }}
 {{- end }}
+
+{{/* The pod security context of one component: its own keys over the top-level ones. Call with (dict "root" $ "values" $service). */}}
+{{- define "driftloop.podSecurityContext" -}}
+{{- toYaml (mergeOverwrite (deepCopy .root.Values.podSecurityContext) (.values.podSecurityContext | default dict)) }}
+{{- end }}
+
+{{/* The container security context of one component: its own keys over the top-level ones. */}}
+{{- define "driftloop.securityContext" -}}
+{{- toYaml (mergeOverwrite (deepCopy .root.Values.securityContext) (.values.securityContext | default dict)) }}
+{{- end }}
+
 
 {{/* Account of the pods that need no Kubernetes API access. */}}
 {{- define "driftloop.serviceAccountName" -}}
@@ -116,4 +135,76 @@ azureDevOpsToken: DRIFTLOOP_AZURE_DEVOPS__TOKEN
 {{/* Whether a component mounts the training-sets volume. */}}
 {{- define "driftloop.usesDatasets" -}}
 {{- if has . (list "feature-engineering" "retrain-controller") }}true{{- end }}
+{{- end }}
+
+{{/* The seed Job's pod spec (templates/seed-job.yaml): its hash names the Job. */}}
+{{- define "driftloop.seedPod" -}}
+{{- $seed := .Values.seed }}
+{{- $controller := .Values.retrainController -}}
+restartPolicy: Never
+serviceAccountName: {{ include "driftloop.serviceAccountName" . }}
+automountServiceAccountToken: false
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+containers:
+  - name: seed
+    image: {{ $seed.image | default (include "driftloop.image" (dict "root" . "values" $controller)) }}
+    imagePullPolicy: {{ .Values.image.pullPolicy }}
+    securityContext:
+      {{- toYaml .Values.securityContext | nindent 6 }}
+    command: ["python", "-c"]
+    args:
+      - {{ .Files.Get "files/seed_model.py" | toYaml | indent 8 | trim }}
+    env:
+      - name: DRIFTLOOP_REGISTRY__PATH
+        value: {{ .Values.registry.mountPath | quote }}
+      - name: MODEL_NAME
+        value: {{ .Values.config.modelName | quote }}
+      - name: SEED_SOURCE
+        value: {{ $seed.source | quote }}
+      - name: SEED_URL
+        value: {{ $seed.url | quote }}
+      - name: SEED_PATH
+        value: {{ $seed.path | quote }}
+      - name: SEED_TARGET
+        value: {{ $seed.target | quote }}
+      - name: SEED_TIME_BUDGET
+        value: {{ $seed.timeBudget | quote }}
+      - name: SEED_MAX_TRIALS
+        value: {{ $seed.maxTrials | quote }}
+      - name: TMPDIR
+        value: /tmp
+      - name: HOME
+        value: /tmp
+      {{- with .Values.extraEnv }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+    resources:
+      {{- toYaml $seed.resources | nindent 6 }}
+    volumeMounts:
+      - name: registry
+        mountPath: {{ .Values.registry.mountPath }}
+      - name: tmp
+        mountPath: /tmp
+      {{- if $seed.path }}
+      - name: datasets
+        mountPath: {{ .Values.datasets.mountPath }}
+        readOnly: true
+      {{- end }}
+volumes:
+  - name: registry
+    persistentVolumeClaim:
+      claimName: {{ include "driftloop.registryClaimName" . }}
+  - name: tmp
+    emptyDir: {}
+  {{- if $seed.path }}
+  - name: datasets
+    persistentVolumeClaim:
+      claimName: {{ include "driftloop.datasetsClaimName" . }}
+      readOnly: true
+  {{- end }}
 {{- end }}

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
 import pytest
 import yaml
-from ship_helpers import CHART, KUBERNETES_VERSION, RELEASE, Manifests, Render, find, helm_template, one
+from manifest_schemas import problems
+from ship_helpers import CHART, HELM, KUBERNETES_VERSION, RELEASE, Manifests, Render, find, helm_template, one
 
 AKS_VALUES = CHART / "ci" / "aks-values.yaml"
 VALUE_SETS = {"default": None, "aks": AKS_VALUES}
+EVERY_VALUE_SET = {"default": None, **{path.stem: path for path in sorted((CHART / "ci").glob("*.yaml"))}}
 COMPONENTS = ["scoring", "feature-engineering", "telemetry-forwarder", "retrain-controller"]
 SECRET_VARIABLES = {
     "DRIFTLOOP_AUTH__API_KEYS",
@@ -48,12 +45,27 @@ def selectors(manifests: Manifests) -> dict[str, dict[str, str]]:
     return found
 
 
-@pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+@pytest.mark.parametrize("values", EVERY_VALUE_SET.values(), ids=EVERY_VALUE_SET.keys())
 def test_every_manifest_validates_against_the_kubernetes_schemas(render: Render, values: Path | None) -> None:
+    """Kubernetes kinds strictly against 1.33's schemas; ServiceMonitor and PrometheusRule against their CRDs."""
     manifests = render(values_file=values)
     assert {m["kind"] for m in manifests} >= {"Deployment", "Service", "ConfigMap", "Role", "RoleBinding"}
-    for manifest in manifests:
-        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+    found = [problem for manifest in manifests for problem in problems(manifest, KUBERNETES_VERSION)]
+    assert found == []
+
+
+def test_the_value_sets_cover_every_optional_kind(render: Render) -> None:
+    kinds = {m["kind"] for values in EVERY_VALUE_SET.values() for m in render(values_file=values)}
+    assert kinds >= {"ServiceMonitor", "PrometheusRule", "NetworkPolicy", "Job", "Ingress", "PersistentVolumeClaim"}
+
+
+def test_a_plain_helm_template_renders_without_a_kube_version(helm: Path) -> None:
+    # What a first-time user types: helm's default cluster version (v1.20) must not refuse the chart.
+    result = subprocess.run([str(HELM), "template", "rel", str(CHART)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    kinds = {doc["kind"] for doc in yaml.safe_load_all(result.stdout) if doc}
+    assert {"Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"} <= kinds
+    assert "kubeVersion" not in yaml.safe_load((CHART / "Chart.yaml").read_text())
 
 
 def test_selectors_do_not_change_when_the_chart_or_app_version_does(render: Render, chart_copy: Path) -> None:
@@ -332,57 +344,23 @@ def test_feature_engineering_reads_the_rendered_variables(render: Render, monkey
 def test_helm_test_hook_calls_the_scoring_api(render: Render) -> None:
     [pod] = find(render(values_file=AKS_VALUES), "Pod")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    # Its own component label: scoring's Service, PDB and NetworkPolicy do not select it.
+    assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "test"
     c = pod["spec"]["containers"][0]
     env = {e["name"]: e for e in c["env"]}
     assert env["SCORING_URL"]["value"] == f"http://{name_of('scoring')}:8080"
     assert env["MODEL_NAME"]["value"] == "credit"
     assert env["API_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "api-keys"
     assert env["API_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "driftloop-secrets"
-    script = c["args"][0]
-    compile(script, "helm-test", "exec")  # the script the pod runs is valid Python
-    assert "/v2/health/ready" in script
+    assert "RECORDS" not in env  # built from the model's metadata
+    # The pod runs files/helm_test.py as it is in the chart (tests/unit/ship/test_first_install.py runs it).
+    assert c["args"][0] == (CHART / "files" / "helm_test.py").read_text()
     # Without an existing Secret there are no keys, so nothing to send.
     [open_pod] = find(render(), "Pod")
     assert "API_KEY" not in {e["name"] for e in open_pod["spec"]["containers"][0]["env"]}
-
-
-def test_the_helm_test_script_sends_the_api_key(render: Render) -> None:
-    """Runs the hook's script against a real HTTP server on 127.0.0.1 that refuses requests without the key."""
-    [pod] = find(render(values_file=AKS_VALUES), "Pod")
-    script = pod["spec"]["containers"][0]["args"][0]
-    seen: list[tuple[str, str | None]] = []
-
-    class Scoring(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.append((self.path, self.headers.get("X-API-Key")))
-            status = 200 if self.headers.get("X-API-Key") == "first-key" else 401
-            self.send_response(status)
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Scoring)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        env = {
-            "SCORING_URL": f"http://127.0.0.1:{server.server_address[1]}",
-            "MODEL_NAME": "credit",
-            "API_KEY": "first-key, second-key",  # DRIFTLOOP_AUTH__API_KEYS is a comma-separated list
-            "PATH": os.environ["PATH"],
-        }
-        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
-    finally:
-        server.shutdown()
-        thread.join()
-    assert result.returncode == 0, result.stderr
-    assert seen == [
-        ("/v2/health/live", "first-key"),
-        ("/v2/health/ready", "first-key"),
-        ("/v2/models/credit", "first-key"),
-    ]
+    [given] = find(render("tests.records[0].age=41", "tests.records[0].purpose=car"), "Pod")
+    given_env = {e["name"]: e.get("value") for e in given["spec"]["containers"][0]["env"]}
+    assert json.loads(given_env["RECORDS"]) == [{"age": 41, "purpose": "car"}]
 
 
 def test_ingress_routes_to_rendered_services(render: Render) -> None:
