@@ -7,7 +7,8 @@ the forwarder has to dead-letter it (docs/telemetry.md, "Poison"). The limits:
   :data:`MAX_NAME` characters;
 - a record index is an ``integer`` (32-bit signed on PostgreSQL): 0 to :data:`MAX_RECORD_INDEX`;
 - text may hold neither NUL (PostgreSQL's ``text`` and ``jsonb`` refuse U+0000) nor a lone UTF-16
-  surrogate (no UTF-8 encoder will write one).
+  surrogate (no UTF-8 encoder will write one);
+- a value kept in an event may nest at most :data:`MAX_DEPTH` levels (the event must be encodable).
 
 :func:`unstorable` finds such text anywhere in a JSON value; :func:`storable_text` and
 :func:`storable_json` normalise it where a value must be recorded whatever it holds (a refused
@@ -22,8 +23,13 @@ MAX_NAME = 200
 MAX_RECORD_INDEX = 2**31 - 1
 REPLACEMENT = "\ufffd"
 
+MAX_DEPTH = 100
+"""Nesting of a value inside a record. The forwarder's parser (pydantic's) reads at most 200 levels and
+orjson writes at most 254; on the bus a record sits five levels deep (batch, event, data, records, record)."""
+
 NUL_REASON = "contains a NUL character (U+0000), which the telemetry store cannot hold"
 SURROGATE_REASON = "contains an unpaired UTF-16 surrogate, which is not valid Unicode text"
+DEPTH_REASON = f"is nested more than {MAX_DEPTH} levels deep, more than its telemetry event can hold"
 
 
 def text_problem(text: str) -> str | None:
@@ -39,22 +45,23 @@ def text_problem(text: str) -> str | None:
 
 
 def unstorable(value: Any) -> str | None:
-    """Why a parsed JSON value (keys included, at any depth) cannot be stored, or None.
+    """Why a parsed JSON value (keys included, at any depth) cannot be recorded, or None.
 
-    Iterative, so that the deepest nesting a JSON parser accepts cannot exhaust the stack.
+    Iterative, so that the deepest nesting a JSON parser accepts (orjson: 1024) cannot exhaust
+    the stack.
     """
-    pending = [value]
+    pending = [(value, 0)]
     while pending:
-        item = pending.pop()
+        item, depth = pending.pop()
         kind = type(item)
         if kind is str:
             if (problem := text_problem(item)) is not None:
                 return problem
-        elif kind is dict:
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif kind is list:
-            pending.extend(item)
+        elif kind is dict or kind is list:
+            if depth == MAX_DEPTH:
+                return DEPTH_REASON
+            children = [*item.keys(), *item.values()] if kind is dict else item
+            pending.extend((child, depth + 1) for child in children)
     return None
 
 
