@@ -7,7 +7,10 @@ from prometheus_client import Counter, Gauge, Histogram
 RECORDS_READ = Counter("driftloop_forwarder_records_read", "Bus messages read (each one event or a batch).")
 EVENTS_READ = Counter("driftloop_forwarder_events_read", "Events read from the bus (stored or dead-lettered).")
 ROWS_WRITTEN = Counter("driftloop_forwarder_rows_written", "Rows offered to the store (duplicates ignored).", ["table"])
-DEAD_LETTERS = Counter("driftloop_forwarder_dead_letters", "Records refused as unparseable and parked in dead_letters.")
+DEAD_LETTERS = Counter(
+    "driftloop_forwarder_dead_letters",
+    "Records the parser refused and events the store refused, parked in dead_letters.",
+)
 STORE_ERRORS = Counter(
     "driftloop_forwarder_store_errors",
     "Failed writes: kind=data counts events the store refused (dead-lettered), kind=database failed "
