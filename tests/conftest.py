@@ -47,3 +47,20 @@ def postgres_url(postgres_cluster: PostgresServer) -> str:
 def fresh_database(postgres_cluster: PostgresServer) -> str:
     """SQLAlchemy URL of an empty database of this test's own on the session's PostgreSQL."""
     return postgres_cluster.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Sum what the fault and bad-input tests counted (``record_property("tally", (suite, {name: n}))``)."""
+    totals: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            for key, value in getattr(report, "user_properties", []):
+                if key == "tally" and report.when == "call":
+                    suite, counts = value
+                    for name, count in counts.items():
+                        totals.setdefault(suite, {}).setdefault(name, 0)
+                        totals[suite][name] += count
+    if totals:
+        terminalreporter.section("fault and bad-input counts")
+        for suite, counts in sorted(totals.items()):
+            terminalreporter.line(f"{suite}: " + ", ".join(f"{name} {count}" for name, count in counts.items()))

@@ -39,3 +39,19 @@ def test_the_signature_covers_the_timestamp() -> None:
     headers[webhook.TIMESTAMP_HEADER] = "1000100"
     with pytest.raises(UnauthorizedError, match="does not match"):
         webhook.verify(SECRET, headers, BODY, now=1_000_100)
+
+
+def test_the_signature_covers_the_idempotency_key() -> None:
+    headers = webhook.sign(SECRET, BODY, idempotency_key="f-1", now=1_000_000)
+    assert webhook.verify(SECRET, headers, BODY, now=1_000_000) == "f-1"
+    for replayed in ({**headers, webhook.IDEMPOTENCY_HEADER: "f-2"}, {**headers, webhook.IDEMPOTENCY_HEADER: ""}):
+        with pytest.raises(UnauthorizedError, match="does not match"):
+            webhook.verify(SECRET, replayed, BODY, now=1_000_000)
+
+
+def test_a_request_signed_without_a_key_is_keyed_by_its_signature() -> None:
+    first = webhook.sign(SECRET, BODY, now=1_000_000)
+    key = webhook.verify(SECRET, first, BODY, now=1_000_000)
+    assert key == webhook.verify(SECRET, dict(first), BODY, now=1_000_100)  # the same request: the same key
+    assert key.startswith("sig-")
+    assert key != webhook.verify(SECRET, webhook.sign(SECRET, BODY, now=1_000_001), BODY, now=1_000_001)

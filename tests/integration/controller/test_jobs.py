@@ -21,7 +21,7 @@ pytestmark = pytest.mark.anyio
 
 async def fire(client: httpx.AsyncClient, key: str = "firing-1") -> str:
     body = orjson.dumps({"firing_id": key, "model": "credit", "trigger": "drift:performance", "summary": "AUC fell"})
-    headers = {**webhook.sign(SECRET, body), webhook.IDEMPOTENCY_HEADER: key, "Content-Type": "application/json"}
+    headers = {**webhook.sign(SECRET, body, idempotency_key=key), "Content-Type": "application/json"}
     response = await client.post("/v1/retrain", content=body, headers=headers)
     assert response.status_code == 202, response.text
     job_id: str = response.json()["job_id"]

@@ -53,7 +53,7 @@ def job_settings(settings: ControllerSettings, url: str, token: str, tmp_path: P
 
 async def fire(client: object, key: str = "firing-k8s") -> str:
     body = orjson.dumps({"firing_id": key, "model": "credit", "trigger": "drift:performance", "summary": "AUC fell"})
-    headers = {**webhook.sign(SECRET, body), webhook.IDEMPOTENCY_HEADER: key, "Content-Type": "application/json"}
+    headers = {**webhook.sign(SECRET, body, idempotency_key=key), "Content-Type": "application/json"}
     response = await client.post("/v1/retrain", content=body, headers=headers)  # type: ignore[attr-defined]
     assert response.status_code == 202, response.text
     job_id: str = response.json()["job_id"]

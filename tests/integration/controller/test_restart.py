@@ -68,7 +68,7 @@ def test_killed_controller_leaves_the_job_failed_after_restart(
     try:
         wait_healthy(url, process, tmp_path / "controller.log")
         body = orjson.dumps({"firing_id": "crash-1", "model": "credit", "trigger": "drift:psi"})
-        headers = {**webhook.sign(SECRET, body), webhook.IDEMPOTENCY_HEADER: "crash-1"}
+        headers = webhook.sign(SECRET, body, idempotency_key="crash-1")
         job_id = httpx.post(f"{url}/v1/retrain", content=body, headers=headers).json()["job_id"]
         deadline = time.monotonic() + 60
         while not (

@@ -86,7 +86,7 @@ async def test_a_job_with_the_real_feature_engineering_service(
     settings.features.dataset_request = {"strategy": {"kind": "recent", "holdout": 600}}
     async with running(settings) as client:
         body = b'{"model": "credit", "trigger": "drift:performance"}'
-        headers = {**webhook.sign(SECRET, body), webhook.IDEMPOTENCY_HEADER: "real-1"}
+        headers = webhook.sign(SECRET, body, idempotency_key="real-1")
         response = await client.post("/v1/retrain", content=body, headers=headers)
         assert response.status_code == 202
         job = await wait_for(client, response.json()["job_id"])

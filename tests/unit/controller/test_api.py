@@ -25,10 +25,7 @@ FIRING: dict[str, object] = {
 
 
 def signed(body: bytes, *, key: str | None = "f-1", now: float | None = None) -> dict[str, str]:
-    headers = {"Content-Type": "application/json", **webhook.sign(SECRET, body, now=now)}
-    if key is not None:
-        headers[webhook.IDEMPOTENCY_HEADER] = key
-    return headers
+    return {"Content-Type": "application/json", **webhook.sign(SECRET, body, idempotency_key=key, now=now)}
 
 
 async def post_firing(
@@ -60,7 +57,7 @@ async def test_unsigned_request_is_refused(client: httpx.AsyncClient) -> None:
 
 async def test_wrong_signature_is_refused(client: httpx.AsyncClient) -> None:
     body = orjson.dumps(FIRING)
-    headers = {**webhook.sign("another-secret", body), webhook.IDEMPOTENCY_HEADER: "f-1"}
+    headers = webhook.sign("another-secret", body, idempotency_key="f-1")
     response = await client.post("/v1/retrain", content=body, headers=headers)
     assert response.status_code == 401
     assert "does not match" in response.json()["error"]["message"]

@@ -51,7 +51,11 @@ async def test_feedback_is_matched_to_recent_requests_and_published(settings: Sc
         ({"request_id": "r"}, "actual", "is required: the true label or value"),
         ({"actual": 1}, "request_id", "is required: the request_id (1 to 200 characters) of the prediction"),
         ({"id": "no-index", "actual": 1}, "id", "expected '<request_id>:<record index>' as returned by predict"),
-        ({"request_id": "r", "record_index": -1, "actual": 1}, "record_index", "must be a non-negative integer"),
+        (
+            {"request_id": "r", "record_index": -1, "actual": 1},
+            "record_index",
+            "must be an integer from 0 to 2147483647",
+        ),
     ],
 )
 async def test_bad_feedback_is_refused_with_the_field(

@@ -29,6 +29,8 @@ from driftloop_controller.training import TrainingWorker
 
 logger = logging.getLogger(__name__)
 
+MAX_KEY = 200  # retrain_jobs.idempotency_key
+
 
 class Controller:
     """Use as ``async with Controller(settings, engine) as controller``."""
@@ -64,15 +66,19 @@ class Controller:
         """A (verified) retrain request to a job; ``True`` when a new job was queued.
 
         A repeated idempotency key gets its job back, and so does a request for a model whose
-        job is already queued or running (coalesced), instead of a second job.
+        job is already queued or running (coalesced), instead of a second job. With a secret the
+        signature covers the key, and a request signed without one is keyed by its signature, so
+        a captured request replayed with another key, or sent twice, never makes a second job.
         """
+        key = webhook.header(headers, webhook.IDEMPOTENCY_HEADER)
         if self.settings.webhook.secret:
-            webhook.verify(
+            key = webhook.verify(
                 self.settings.webhook.secret, headers, body, tolerance=self.settings.webhook.tolerance_seconds
             )
+        if key is not None:
+            _check_key(key)
         request = _parse(body)
         model = request["model"]
-        key = {k.lower(): v for k, v in headers.items()}.get(webhook.IDEMPOTENCY_HEADER.lower()) or None
         if key is not None and (existing := self.jobs.by_idempotency_key(key)) is not None:
             return existing, False
         if model not in self.registry.models():
@@ -176,6 +182,15 @@ class Controller:
                 f"(DRIFTLOOP_COOLDOWN_SECONDS): try again in {wait.total_seconds():.0f}s",
                 details={"job": last.id, "retry_after_seconds": round(wait.total_seconds())},
             )
+
+
+def _check_key(key: str) -> None:
+    """What ``retrain_jobs.idempotency_key`` holds: 1 to 200 visible ASCII characters."""
+    if len(key) > MAX_KEY or not all("!" <= char <= "~" for char in key):
+        raise InvalidInputError(
+            f"the {webhook.IDEMPOTENCY_HEADER} header must be 1 to {MAX_KEY} visible ASCII characters",
+            details={"field": webhook.IDEMPOTENCY_HEADER},
+        )
 
 
 def _parse(body: bytes) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from driftloop.contract import DataContract
+from driftloop.telemetry.bounds import MAX_NAME, MAX_RECORD_INDEX, text_problem
 
 from .errors import PayloadTooLargeError, RecordValidationError
 from .validation import BadValue, coerce_numeric
@@ -67,20 +68,32 @@ def parse_feedback(payload: Any, contract: DataContract, *, max_items: int) -> l
     return parsed
 
 
+# A record index as text: ASCII digits only (str.isdigit() also takes '²' and '٢'), at most as many as
+# MAX_RECORD_INDEX has, so that int() never sees a long string.
+_INDEX_DIGITS = len(str(MAX_RECORD_INDEX))
+_ID_FORM = "expected '<request_id>:<record index>' as returned by predict"
+
+
 def _item(item: Any, labels: dict[str, Any], classification: bool) -> FeedbackItem:
     if type(item) is not dict:
         raise BadValue(None, "a feedback item must be a JSON object")
     record_index = item.get("record_index")
     request_id = item.get("request_id")
+    field = "request_id"
     if request_id is None and isinstance(item.get("id"), str):
+        field = "id"
         request_id, _, index_text = item["id"].rpartition(":")
-        if not request_id or not index_text.isdigit():
-            raise BadValue("id", "expected '<request_id>:<record index>' as returned by predict")
+        if not request_id or not (index_text.isascii() and index_text.isdigit()):
+            raise BadValue("id", _ID_FORM)
+        if len(index_text) > _INDEX_DIGITS or int(index_text) > MAX_RECORD_INDEX:
+            raise BadValue("id", f"{_ID_FORM}; the record index must be at most {MAX_RECORD_INDEX}")
         record_index = int(index_text)
-    if not isinstance(request_id, str) or not request_id or len(request_id) > 200:
-        raise BadValue("request_id", "is required: the request_id (1 to 200 characters) of the prediction")
-    if record_index is not None and (type(record_index) is not int or record_index < 0):
-        raise BadValue("record_index", "must be a non-negative integer")
+    if not isinstance(request_id, str) or not request_id or len(request_id) > MAX_NAME:
+        raise BadValue(field, f"is required: the request_id (1 to {MAX_NAME} characters) of the prediction")
+    if (problem := text_problem(request_id)) is not None:
+        raise BadValue(field, f"the request_id {problem}")
+    if record_index is not None and (type(record_index) is not int or not 0 <= record_index <= MAX_RECORD_INDEX):
+        raise BadValue("record_index", f"must be an integer from 0 to {MAX_RECORD_INDEX}")
     if "actual" not in item or item["actual"] is None:
         raise BadValue("actual", "is required: the true label or value")
     actual = item["actual"]

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 from driftloop.contract import MISSING_CATEGORY, ColumnKind, DataContract
+from driftloop.telemetry.bounds import text_problem, unstorable
 
 from .errors import PayloadTooLargeError, RecordValidationError
 
@@ -138,7 +139,8 @@ class RecordValidator:
         self.max_records = max_records
         self.reject_extra = extra_columns == "reject"
         self.max_details = max_details
-        self._allowed = {spec.name for spec in contract.columns} | set(contract.dropped_columns) | {contract.target}
+        self._inputs = frozenset(spec.name for spec in contract.columns)
+        self._allowed = self._inputs | set(contract.dropped_columns) | {contract.target}
 
     def validate(self, records: Any) -> Batch:
         """``records`` as parsed from JSON: a list of objects."""
@@ -174,10 +176,8 @@ class RecordValidator:
                     if value is not _ABSENT:
                         found += 1
                     values[position].append(self._coerce(column, value, index, problems, unseen))
-                if found != len(record) and self.reject_extra:
-                    for name in record:
-                        if name not in self._allowed:
-                            problems.append({"record": index, "column": name, "reason": "not an input of this model"})
+                if found != len(record):  # names beyond the inputs: refused, or kept as they are
+                    self._check_extras(record, index, problems)
             if len(problems) >= self.max_details:
                 break
         self._raise_if(problems)
@@ -196,6 +196,17 @@ class RecordValidator:
                 break
         self._raise_if(problems)
         return Batch(self._feeds(values), size, unseen)
+
+    def _check_extras(self, record: dict[str, Any], index: int, problems: list[dict[str, Any]]) -> None:
+        """Fields other than the inputs: not allowed (``extra_columns="reject"``), or recorded as sent
+        in the prediction event, so they must be text the telemetry store can hold."""
+        for name, value in record.items():
+            if name in self._inputs:
+                continue
+            if self.reject_extra and name not in self._allowed:
+                problems.append({"record": index, "column": name, "reason": "not an input of this model"})
+            elif (problem := text_problem(name) or unstorable(value)) is not None:
+                problems.append({"record": index, "column": name, "reason": problem})
 
     def _check_size(self, size: int) -> None:
         if size == 0:
@@ -229,6 +240,10 @@ class RecordValidator:
             problems.append({"record": index, "column": column.name, "reason": str(exc)})
             return None
         if category not in column.categories and category != MISSING_CATEGORY:
+            # Only values training never saw get here: the only text that can hold NUL is checked, off the fast path.
+            if (problem := text_problem(category)) is not None:
+                problems.append({"record": index, "column": column.name, "reason": problem})
+                return None
             unseen.append({"record": index, "column": column.name, "reason": "category"})
         return category
 

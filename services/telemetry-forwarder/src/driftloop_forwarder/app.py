@@ -1,7 +1,7 @@
 """The telemetry-forwarder service: the consume-and-store loop in the background, health and metrics.
 
-It is a consumer, not an API: ``/healthz`` says whether the loop runs (and the bus consumer
-started), ``/metrics`` exposes lag, rows written, batch latency and dead letters, and the drift
+It is a consumer, not an API: ``/healthz`` says whether the loop runs, commits and keeps up
+(health.py), ``/metrics`` exposes lag, rows written, batch latency and dead letters, and the drift
 windows, firings and webhook deliveries of ``DriftWatch`` (drift_watch.py) when drift is enabled.
 """
 
@@ -46,6 +46,7 @@ def create_app(settings: ForwarderSettings | None = None) -> FastAPI:
             await consumer.start()
             stack.push_async_callback(consumer.stop)
             forwarder = Forwarder(consumer, engine, settings.forward, poll_timeout_ms=settings.bus.poll_timeout_ms)
+            forwarder.health.export()
             stopping = asyncio.Event()
             timer: asyncio.Task[None] | None = None
             watch: DriftWatch | None = None
@@ -83,8 +84,17 @@ def create_app(settings: ForwarderSettings | None = None) -> FastAPI:
         task: asyncio.Task[None] | None = getattr(app.state, "task", None)
         if task is None or task.done():
             return JSONResponse({"status": "down"}, status_code=503)
-        stats = app.state.forwarder.stats
-        body: dict[str, object] = {"status": "ok", "records": stats.records, "events": stats.events, "lag": stats.lag}
+        forwarder: Forwarder = app.state.forwarder
+        verdict = forwarder.health.verdict()
+        stats = forwarder.stats
+        body: dict[str, object] = {
+            **verdict.summary(),
+            "records": stats.records,
+            "events": stats.events,
+            "lag": stats.lag,
+            "dead_letters": stats.dead_letters,
+            "store_errors": {"data": stats.data_errors, "database": stats.database_errors},
+        }
         watch: DriftWatch | None = app.state.drift
         if watch is not None:
             body["drift"] = {
@@ -92,7 +102,7 @@ def create_app(settings: ForwarderSettings | None = None) -> FastAPI:
                 "firings": watch.stats.firings,
                 "errors": watch.stats.errors,
             }
-        return JSONResponse(body)
+        return JSONResponse(body, status_code=200 if verdict.healthy else 503)
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -3,9 +3,11 @@
 One iteration: poll a batch from the bus, parse it (unparseable records become dead letters),
 write it to the store in one transaction, and only then commit the bus offsets. A crash
 between the database commit and the offset commit redelivers the batch, and the store's
-``ON CONFLICT DO NOTHING`` ignores it: at-least-once delivery, exactly-once storage. While the
-database is down the same batch is retried with exponential backoff (offsets stay put), then
-the loop catches up.
+``ON CONFLICT DO NOTHING`` ignores it: at-least-once delivery, exactly-once storage. An event
+whose data the store refuses is parked in ``dead_letters`` and the rest of its batch is stored
+(driftloop.store.poison); only while the database itself fails is the same batch retried with
+exponential backoff (offsets stay put), then the loop catches up. ``health`` (health.py) tells
+whether the loop commits and keeps up.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from driftloop.store.writer import WriteResult, write_batch
+from driftloop.store.failures import classify
+from driftloop.store.poison import DatabaseWriteError, Locate, StoreOutcome, store_batch
 from driftloop.telemetry.bus.base import BusConsumer, Record
-from driftloop.telemetry.parse import ParsedBatch, parse_records
+from driftloop.telemetry.parse import ParsedBatch, ParsedEvent, parse_records
+from driftloop.telemetry.wire import is_batch
 from driftloop_forwarder import metrics
+from driftloop_forwarder.health import ForwarderHealth
 from driftloop_forwarder.settings import ForwardSettings
 
 logger = logging.getLogger(__name__)
@@ -47,7 +51,7 @@ class _Write:
     records: list[Record]
     batch: ParsedBatch
     started: float
-    task: asyncio.Task[WriteResult | None]
+    task: asyncio.Task[StoreOutcome | None]
 
 
 @dataclass
@@ -58,9 +62,17 @@ class ForwarderStats:
     """Events read (stored, or dead-lettered)."""
     rows: int = 0
     dead_letters: int = 0
+    """Dead letters parked: records the parser refused and events the store refused."""
     batches: int = 0
-    store_errors: int = 0
+    data_errors: int = 0
+    """Events the store refused because of their data (each dead-lettered; the loop went on)."""
+    database_errors: int = 0
+    """Failed attempts to write a batch because of the database (each retried with backoff)."""
     lag: int = 0
+
+    @property
+    def store_errors(self) -> int:
+        return self.data_errors + self.database_errors
 
 
 @dataclass
@@ -72,10 +84,14 @@ class Forwarder:
     sinks: list[BatchSink] = field(default_factory=list)
     stats: ForwarderStats = field(default_factory=ForwarderStats)
     lag_interval_s: float = 1.0
+    health: ForwarderHealth = field(init=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _lag_checked_at: float = 0.0
     _events_per_record: float = 0.0
     """Events per bus record in the last batch (0: none read yet)."""
+
+    def __post_init__(self) -> None:
+        self.health = ForwarderHealth(self.settings.stall_after_s, self.settings.lag_growth_span_s)
 
     async def run(self) -> None:
         """Consume until :meth:`stop`; the consumer must be started (and is stopped by the caller).
@@ -102,6 +118,7 @@ class Forwarder:
                     await self._finish(in_flight)
                     in_flight = None
                 await self.consumer.rewind()
+                self.health.dropped()
                 try:
                     await asyncio.wait_for(self._stopping.wait(), backoff)
                 except TimeoutError:
@@ -131,6 +148,7 @@ class Forwarder:
             await self._refresh_lag()
         if not records:
             return None
+        self.health.read()
         started = time.perf_counter()
         batch = parse_records(records)
         self._events_per_record = max(1.0, (len(batch.events) + len(batch.dead_letters)) / len(records))
@@ -140,42 +158,50 @@ class Forwarder:
 
     async def _finish(self, write: _Write) -> bool:
         """Wait for a batch's database commit, then commit its offsets; False if it was not stored."""
-        result = await write.task
-        if result is None:
+        outcome = await write.task
+        if outcome is None:
             return False  # nothing committed: the batch is read again after a restart
         await self.consumer.commit(write.records)
+        self.health.committed()
         for sink in self.sinks:
             try:
-                await sink(write.batch)
+                await sink(outcome.stored)  # the stored events only: not the dead-lettered
             except Exception:  # the batch is stored and committed: a sink's failure must not undo that
                 metrics.DRIFT_ERRORS.labels(stage="sink").inc()
                 logger.exception("a sink failed on a stored batch")
-        self._count(write.records, write.batch, result, time.perf_counter() - write.started)
+        self._count(write.records, write.batch, outcome, time.perf_counter() - write.started)
         return True
 
-    async def _store(self, batch: ParsedBatch, records: list[Record]) -> WriteResult | None:
+    async def _store(self, batch: ParsedBatch, records: list[Record]) -> StoreOutcome | None:
         backoff = self.settings.retry_backoff_s
+        locate = _locator(records)
         while True:
             try:
-                return await asyncio.to_thread(write_batch, self.engine, batch)
-            except SQLAlchemyError as exc:
-                self.stats.store_errors += 1
-                metrics.STORE_ERRORS.inc()
-                logger.warning(
-                    "storing %d records failed, retrying in %.1fs: %s", len(records), backoff, exc.__class__.__name__
-                )
+                outcome = await asyncio.to_thread(store_batch, self.engine, batch, locate)
+                for letter in outcome.poisoned:
+                    logger.error("dead-lettered the event at %s: %s", letter.position, letter.reason)
+                return outcome
+            except Exception as exc:  # the database's fault (or unknown): retry, never drop the batch
+                reason = exc.failure.reason if isinstance(exc, DatabaseWriteError) else classify(exc).reason
+                self.stats.database_errors += 1
+                metrics.STORE_ERRORS.labels(kind="database").inc()
+                logger.warning("storing %d records failed, retrying in %.1fs: %s", len(records), backoff, reason)
             try:
                 await asyncio.wait_for(self._stopping.wait(), backoff)
                 return None
             except TimeoutError:
                 backoff = min(backoff * 2, self.settings.retry_backoff_max_s)
 
-    def _count(self, records: list[Record], batch: ParsedBatch, result: WriteResult, seconds: float) -> None:
+    def _count(self, records: list[Record], batch: ParsedBatch, outcome: StoreOutcome, seconds: float) -> None:
+        result = outcome.result
         self.stats.records += len(records)
         self.stats.events += len(batch.events) + len(batch.dead_letters)
         self.stats.rows += result.rows
         self.stats.dead_letters += result.dead_letters
         self.stats.batches += 1
+        if outcome.poisoned:
+            self.stats.data_errors += len(outcome.poisoned)
+            metrics.STORE_ERRORS.labels(kind="data").inc(len(outcome.poisoned))
         metrics.RECORDS_READ.inc(len(records))
         metrics.EVENTS_READ.inc(len(batch.events) + len(batch.dead_letters))
         for table in ("predictions", "feedback", "rejected", "dead_letters"):
@@ -191,3 +217,32 @@ class Forwarder:
             logger.debug("lag lookup failed", exc_info=True)
             return
         metrics.LAG.set(self.stats.lag)
+        self.health.lag(self.stats.lag)
+
+
+def _locator(records: list[Record]) -> Locate:
+    """Where each event of these records is on the bus, worked out only if a dead letter needs it."""
+    positions: dict[str, str] = {}
+
+    def locate(event: ParsedEvent) -> str:
+        if not positions:
+            positions.update(_event_positions(records))
+        return positions.get(event.id) or f"{records[0].position}..{records[-1].offset}:{event.id}"
+
+    return locate
+
+
+def _event_positions(records: list[Record]) -> dict[str, str]:
+    """Event id -> ``topic/partition@offset`` (one event) or ``...#index`` (its place in a JSON batch)."""
+    positions: dict[str, str] = {}
+    for record in records:
+        parsed = parse_records([record])
+        if not is_batch(record.value):
+            for event in parsed.events:
+                positions.setdefault(event.id, record.position)
+            continue
+        refused = {int(d.position.rpartition("#")[2]) for d in parsed.dead_letters if "#" in d.position}
+        indices = (i for i in range(len(parsed.events) + len(refused)) if i not in refused)
+        for index, event in zip(indices, parsed.events, strict=False):
+            positions.setdefault(event.id, f"{record.position}#{index}")
+    return positions

@@ -7,9 +7,26 @@ from prometheus_client import Counter, Gauge, Histogram
 RECORDS_READ = Counter("driftloop_forwarder_records_read", "Bus messages read (each one event or a batch).")
 EVENTS_READ = Counter("driftloop_forwarder_events_read", "Events read from the bus (stored or dead-lettered).")
 ROWS_WRITTEN = Counter("driftloop_forwarder_rows_written", "Rows offered to the store (duplicates ignored).", ["table"])
-DEAD_LETTERS = Counter("driftloop_forwarder_dead_letters", "Records refused as unparseable and parked in dead_letters.")
-STORE_ERRORS = Counter("driftloop_forwarder_store_errors", "Failed database writes (each is retried).")
+DEAD_LETTERS = Counter(
+    "driftloop_forwarder_dead_letters",
+    "Records the parser refused and events the store refused, parked in dead_letters.",
+)
+STORE_ERRORS = Counter(
+    "driftloop_forwarder_store_errors",
+    "Failed writes: kind=data counts events the store refused (dead-lettered), kind=database failed "
+    "attempts of a batch (retried with backoff).",
+    ["kind"],
+)
 LAG = Gauge("driftloop_forwarder_lag", "Bus messages not yet committed by this forwarder's group.")
+SECONDS_SINCE_COMMIT = Gauge(
+    "driftloop_forwarder_seconds_since_commit", "Seconds since this forwarder last committed a batch (or started)."
+)
+STALLED = Gauge(
+    "driftloop_forwarder_stalled",
+    "1 when /healthz reports the forwarder unhealthy for this reason: no_commit (work waits without a "
+    "commit for longer than stall_after_s) or lag_growing (the lag grew through lag_growth_span_s).",
+    ["reason"],
+)
 BATCH_SECONDS = Histogram(
     "driftloop_forwarder_batch_seconds",
     "Time to parse, store and commit one batch.",

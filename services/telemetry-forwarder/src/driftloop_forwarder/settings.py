@@ -17,6 +17,10 @@ class ForwardSettings(BaseModel):
     """First wait after a failed database write (doubles up to retry_backoff_max_s)."""
     retry_backoff_max_s: float = Field(default=10.0, gt=0)
     """Longest wait between two attempts on an unreachable database."""
+    stall_after_s: float = Field(default=120.0, gt=0)
+    """Seconds without a commit, while a batch or lag waits, after which /healthz says stalled (503)."""
+    lag_growth_span_s: float = Field(default=600.0, gt=0)
+    """Seconds over which a lag that only grew makes /healthz say the forwarder is falling behind (503)."""
     gc_gen0_threshold: int = Field(default=50_000, ge=0)
     """Allocations between two young-generation passes of Python's garbage collector (0: Python's
     default, 700). Two batches of parsed events are alive at once; at 700 the collector rescans

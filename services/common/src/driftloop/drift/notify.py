@@ -1,8 +1,8 @@
 """The retrain webhook sender: a fired rule's evidence, signed, delivered until it is delivered.
 
 ``POST`` to ``DRIFTLOOP_WEBHOOK__URL`` (the retrain-controller's ``/v1/retrain``) with the firing as
-JSON, signed by ``driftloop.webhook.sign`` (fresh timestamp per attempt) and carrying the firing's
-id as ``Idempotency-Key``, so a retried or replayed firing starts one retrain. Transport errors,
+JSON, carrying the firing's id as ``Idempotency-Key`` and signed with it by ``driftloop.webhook.sign``
+(fresh timestamp per attempt), so a retried or replayed firing starts one retrain. Transport errors,
 5xx, 408 and 429 are retried with exponential backoff (and jitter, so that many forwarders do not
 retry in step) until the configured give-up time; any other 4xx is a rejection (retrying an
 unauthorised request cannot help). Outcomes are plain data for the store to record; firings
@@ -153,8 +153,8 @@ class WebhookSender:
     async def _post(self, body: bytes, key: str) -> tuple[int | None, str | None, str]:
         assert self._client is not None
         headers = {"Content-Type": "application/json", webhook.IDEMPOTENCY_HEADER: key}
-        if self.settings.secret:
-            headers |= webhook.sign(self.settings.secret, body)
+        if self.settings.secret:  # the signature covers the key too: a replay cannot swap it
+            headers |= webhook.sign(self.settings.secret, body, idempotency_key=key)
         try:
             response = await self._client.post(self.settings.url, content=body, headers=headers)
         except httpx.TransportError as exc:

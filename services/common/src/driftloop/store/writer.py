@@ -10,6 +10,7 @@ complete (a new label for a stored prediction, or a new prediction for a stored 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,12 +18,14 @@ from typing import Any
 import orjson
 from sqlalchemy import JSON, Connection, Engine, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
 
 from driftloop.store.labels import lock_models, new_pairs
 from driftloop.store.models import DeadLetter, Feedback, Prediction, Rejected
 from driftloop.store.rollup import add_to_rollup, count_minutes, merge_minutes
+from driftloop.telemetry.bounds import storable_text
 from driftloop.telemetry.parse import FeedbackData, ParsedBatch, PredictionData, RejectedData
+
+MAX_POSITION = 300  # dead_letters.position
 
 
 @dataclass
@@ -85,9 +88,23 @@ def batch_rows(batch: ParsedBatch) -> dict[str, list[dict[str, Any]]]:
                 }
             )
     rows["dead_letters"] = [
-        {"position": d.position, "reason": d.reason, "payload": d.payload} for d in batch.dead_letters
+        {
+            "position": _bounded_position(d.position),
+            "reason": storable_text(d.reason),
+            "payload": storable_text(d.payload),
+        }
+        for d in batch.dead_letters
     ]
     return rows
+
+
+def _bounded_position(position: str) -> str:
+    """A bus position that fits ``dead_letters.position`` (a Kafka topic alone may be 249 characters)."""
+    position = storable_text(position)
+    if len(position) <= MAX_POSITION:
+        return position
+    digest = hashlib.sha256(position.encode()).hexdigest()[:40]
+    return f"{position[: MAX_POSITION - 41]}~{digest}"
 
 
 _TABLES: dict[str, Table] = {
@@ -169,11 +186,8 @@ def write_batch(engine: Engine, batch: ParsedBatch) -> WriteResult:
             if not table_rows:
                 continue
             table = _TABLES[name]
-            if copy:
-                try:
-                    inserted = _copy_ignoring_duplicates(connection, table, table_rows)
-                except Exception as exc:  # raw driver errors: present them as SQLAlchemy's, like every other path
-                    raise OperationalError("COPY", None, exc) from exc
+            if copy:  # raises the driver's own errors, which store/failures.py classifies
+                inserted = _copy_ignoring_duplicates(connection, table, table_rows)
             elif name in _ROLLED_UP:
                 inserted = _insert_returning_keys(connection, table, table_rows)
             else:

@@ -37,6 +37,7 @@ import time
 from typing import Any
 
 from driftloop.ids import new_id
+from driftloop.telemetry.bounds import MAX_NAME, storable_json, storable_text
 
 SPEC_VERSION = "1.0"
 SCHEMA_VERSION = 1
@@ -139,16 +140,19 @@ def rejected_event(
     error: dict[str, Any],
     body: bytes | str,
 ) -> Event:
+    """A refused request, recorded whatever it held: the model name (from the URL, so any text) is cut
+    to what the store holds and, like the error and the body, has NUL and lone surrogates replaced
+    by U+FFFD (driftloop.telemetry.bounds), so that the event can always be stored."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     return new_event(
         REJECTED,
         source,
         {
-            "model": model,
+            "model": storable_text(model, MAX_NAME),
             "version": version,
-            "request_id": request_id,
+            "request_id": storable_text(request_id, MAX_NAME),
             "status": status,
-            "error": error,
-            "body": text[:MAX_REJECTED_BODY],
+            "error": storable_json(error),
+            "body": storable_text(text[:MAX_REJECTED_BODY]),
         },
     )
