@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from driftloop import __version__
 from driftloop.drift.notify import WebhookSender
-from driftloop.drift.rules import load_rules
+from driftloop.policy import load_policy
 from driftloop.registry import Registry
 from driftloop.store import make_engine, upgrade
 from driftloop.telemetry.bus import open_consumer
@@ -32,8 +32,8 @@ logger = logging.getLogger(__name__)
 def create_app(settings: ForwarderSettings | None = None) -> FastAPI:
     settings = settings or ForwarderSettings()
 
-    # Validated now: a wrong rules file stops the service at start with the rule and field named.
-    rules = load_rules(settings.drift.rules or None) if settings.drift.enabled else None
+    # Validated now: a wrong policy file stops the service at start with the rule and field named.
+    rules = load_policy(settings.policy or settings.drift.rules or None) if settings.drift.enabled else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

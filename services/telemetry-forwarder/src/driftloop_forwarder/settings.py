@@ -31,7 +31,7 @@ class DriftSettings(BaseModel):
     enabled: bool = True
     """Compute drift windows and evaluate the rules on the stored predictions (DRIFTLOOP_DRIFT__ENABLED)."""
     rules: str = ""
-    """Path of the rules YAML (DRIFTLOOP_DRIFT__RULES); empty: the packaged defaults."""
+    """Deprecated spelling of DRIFTLOOP_POLICY (a rules file is a policy without ``retrain``)."""
     retrain_poll_s: float = Field(default=10.0, gt=0)
     """How often the store's retrain_jobs is read to learn that a retrain asked for has finished."""
     flush_interval_s: float = Field(default=5.0, gt=0)
@@ -49,6 +49,8 @@ class ForwarderSettings(ServiceSettings):
     """The SQL store written (DRIFTLOOP_STORE__URL)."""
     forward: ForwardSettings = Field(default_factory=ForwardSettings)
     """Batching and retries of the consume-and-store loop."""
+    policy: str = ""
+    """Path of the policy YAML (DRIFTLOOP_POLICY, docs/policy.md); empty: the packaged defaults."""
     drift: DriftSettings = Field(default_factory=DriftSettings)
     """Drift windows, rules and the retrain webhook (DRIFTLOOP_DRIFT__*)."""
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -181,7 +181,11 @@ class RulesFile(BaseModel):
                 )
 
 
-def parse_rules(text: str, *, source: str = "rules") -> RulesFile:
+R = TypeVar("R", bound="RulesFile")
+
+
+def parse_rules(text: str, *, source: str = "rules", model: type[R] = RulesFile) -> R:  # type: ignore[assignment]
+    """Validate a rules (or policy) file's text as ``model``: every mistake names the field."""
     try:
         data: Any = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -196,26 +200,31 @@ def parse_rules(text: str, *, source: str = "rules") -> RulesFile:
             f"{source} must be a mapping with 'window', 'detection' and 'rules', not {type(data).__name__}"
         )
     try:
-        return RulesFile.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{source} is invalid: {_describe(exc, data)}", details=_details(exc)) from None
 
 
-def load_rules(path: Path | str | None = None) -> RulesFile:
-    """The rules in ``path``, or the packaged defaults when ``path`` is None."""
+def load_rules_text(path: Path | str | None = None) -> tuple[str, str]:
+    """The text of the rules file at ``path`` (the packaged defaults when None) and its name for errors."""
     if path is None:
         try:
             text = resources.files("driftloop.drift").joinpath(DEFAULT_RULES).read_text()
         except FileNotFoundError:
             # A wheel built without the package data (pyproject: "drift/*.yaml").
             raise ConfigError(f"this driftloop install lacks its packaged {DEFAULT_RULES}; pass a rules file") from None
-        return parse_rules(text, source=f"the packaged {DEFAULT_RULES}")
+        return text, f"the packaged {DEFAULT_RULES}"
     path = Path(path)
     try:
-        text = path.read_text()
+        return path.read_text(), str(path)
     except OSError as exc:
         raise ConfigError(f"cannot read the rules file {str(path)!r}: {exc.strerror}") from None
-    return parse_rules(text, source=str(path))
+
+
+def load_rules(path: Path | str | None = None) -> RulesFile:
+    """The rules in ``path``, or the packaged defaults when ``path`` is None."""
+    text, source = load_rules_text(path)
+    return parse_rules(text, source=source)
 
 
 def _location(loc: tuple[int | str, ...], data: Any) -> str:
