@@ -17,13 +17,14 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from driftloop import __version__
-from driftloop.drift.notify import WebhookSender
+from driftloop.drift.reference import registry_references
+from driftloop.drift.stage import DriftStage
 from driftloop.policy import load_policy
 from driftloop.registry import Registry
 from driftloop.store import make_engine, upgrade
 from driftloop.telemetry.bus import open_consumer
 from driftloop_forwarder.core import Forwarder, tune_collector
-from driftloop_forwarder.drift_watch import DriftWatch
+from driftloop_forwarder.drift_watch import DriftStats, DriftWatch, FiringOutbox
 from driftloop_forwarder.settings import ForwarderSettings
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def create_app(settings: ForwarderSettings | None = None) -> FastAPI:
     settings = settings or ForwarderSettings()
 
     # Validated now: a wrong policy file stops the service at start with the rule and field named.
-    rules = load_policy(settings.policy or settings.drift.rules or None) if settings.drift.enabled else None
+    policy = load_policy(settings.policy or settings.drift.rules or None) if settings.drift.enabled else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,22 +46,27 @@ def create_app(settings: ForwarderSettings | None = None) -> FastAPI:
             consumer = open_consumer(settings.bus)
             await consumer.start()
             stack.push_async_callback(consumer.stop)
-            forwarder = Forwarder(consumer, engine, settings.forward, poll_timeout_ms=settings.bus.poll_timeout_ms)
-            forwarder.health.export()
             stopping = asyncio.Event()
             timer: asyncio.Task[None] | None = None
             watch: DriftWatch | None = None
-            if rules is not None:
-                watch = DriftWatch(engine, Registry(settings.registry.path), rules)
-                stack.push_async_callback(watch.drain)  # after the sender: its last outcomes are written
-                watch.sender = await stack.enter_async_context(
-                    WebhookSender(settings.webhook, on_attempt=watch.on_attempt, on_outcome=watch.on_outcome)
-                )
+            if policy is not None:
+                stats = DriftStats()
+                outbox = await stack.enter_async_context(FiringOutbox(engine, settings.webhook, stats))
+                references = registry_references(Registry(settings.registry.path))
+                stage = DriftStage(policy, references, label_memory=settings.drift.label_memory)
+                watch = DriftWatch(engine, stage, outbox, stats, idle_close_s=settings.drift.idle_close_s)
                 await watch.start()
                 stack.push_async_callback(watch.stop)  # first out: queued batches finish, firings are sent
-                forwarder.sinks.append(watch)
                 interval = min(settings.drift.flush_interval_s, settings.drift.retrain_poll_s)
                 timer = asyncio.create_task(watch.run_timer(interval, stopping), name="drift-timer")
+            forwarder = Forwarder(
+                consumer,
+                engine,
+                settings.forward,
+                poll_timeout_ms=settings.bus.poll_timeout_ms,
+                sinks=[watch] if watch is not None else [],
+            )
+            forwarder.health.export()
             tune_collector(settings.forward.gc_gen0_threshold)
             task = asyncio.create_task(forwarder.run(), name="forwarder")
             app.state.forwarder = forwarder
@@ -99,6 +105,7 @@ def create_app(settings: ForwarderSettings | None = None) -> FastAPI:
         if watch is not None:
             body["drift"] = {
                 "windows": watch.stats.windows,
+                "alarms": watch.stats.alarms,
                 "firings": watch.stats.firings,
                 "errors": watch.stats.errors,
             }

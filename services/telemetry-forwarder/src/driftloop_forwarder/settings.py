@@ -35,7 +35,12 @@ class DriftSettings(BaseModel):
     retrain_poll_s: float = Field(default=10.0, gt=0)
     """How often the store's retrain_jobs is read to learn that a retrain asked for has finished."""
     flush_interval_s: float = Field(default=5.0, gt=0)
-    """How often time windows whose end has passed are closed (rules with window.by: time)."""
+    """How often the drift timer runs (arms rules whose retrain is over, closes idle time windows)."""
+    idle_close_s: float = Field(default=60.0, gt=0)
+    """Wall-clock seconds without events after which open time windows are closed on the clock
+    (windows otherwise close on event time, when a later event arrives)."""
+    label_memory: int = Field(default=100_000, ge=1)
+    """Requests per model whose predictions (and early labels) are kept to pair with feedback."""
 
 
 class ForwarderSettings(ServiceSettings):

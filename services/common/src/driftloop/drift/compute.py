@@ -51,6 +51,22 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class EstimatedPerformance:
+    """Confidence-based performance estimation (CBPE, as NannyML names it): a calibrated classifier
+    that says 0.9 is right nine times in ten, so the mean calibrated top probability of a window
+    estimates its accuracy before any label arrives. The calibration is fitted on the holdout at
+    training time (train/profile.py); it holds while the concept does, so CBPE sees covariate shift
+    into regions where the model is unsure, not a change of concept."""
+
+    rows: int
+    accuracy: float
+    reference: float
+    """The holdout's accuracy."""
+    drop: float
+    """Relative: (reference - estimated) / reference; positive = worse."""
+
+
+@dataclass(frozen=True)
 class ColumnReport:
     column: str
     kind: str
@@ -84,6 +100,8 @@ class WindowReport:
     performance: PerformanceReport | None
     known_columns: dict[str, str] = field(default_factory=dict)
     """Every column of the reference and its kind, whether or not this window had values for it."""
+    estimated: EstimatedPerformance | None = None
+    """Accuracy estimated from the predicted probabilities, without labels (classifiers)."""
 
     @property
     def drift_share(self) -> float:
@@ -105,8 +123,25 @@ class WindowReport:
             values = {"labelled": float(perf.labelled), "label_coverage": perf.coverage, **perf.metrics}
             values |= {f"{m}_degradation": d for m, d in perf.degradation.items()}
             rows += [{**key, "column": PERFORMANCE, "statistic": s, "value": v} for s, v in values.items()]
+        if self.estimated:
+            estimated = {"estimated_accuracy": self.estimated.accuracy, "estimated_drop": self.estimated.drop}
+            rows += [{**key, "column": PERFORMANCE, "statistic": s, "value": v} for s, v in estimated.items()]
         rows.append({**key, "column": "", "statistic": "drift_share", "value": self.drift_share})
         return rows
+
+
+def estimate_performance(
+    reference: ReferenceProfile, probabilities: np.ndarray | None, min_rows: int
+) -> EstimatedPerformance | None:
+    if probabilities is None or reference.errors.loss is None or len(probabilities) < min_rows:
+        return None
+    present = probabilities[~np.isnan(probabilities).any(axis=1)]
+    if len(present) < min_rows:
+        return None
+    accuracy = float(np.mean(reference.errors.expected_accuracy(present.max(axis=1))))
+    baseline = 1.0 - reference.errors.loss
+    drop = (baseline - accuracy) / baseline if baseline > 0 else float("nan")
+    return EstimatedPerformance(rows=len(present), accuracy=accuracy, reference=baseline, drop=drop)
 
 
 def compute_window(
@@ -139,6 +174,7 @@ def compute_window(
         columns=columns,
         predictions=_prediction_drift(reference, data, config) if reference.predictions else None,
         performance=_performance(reference, data, config),
+        estimated=estimate_performance(reference, data.probabilities, config.min_samples),
         known_columns={name: "numeric" for name in reference.numeric}
         | {name: "categorical" for name in reference.categorical},
     )

@@ -63,6 +63,8 @@ class DetectionConfig(BaseModel):
     """Below this many values a column reports "not enough data" instead of a verdict."""
     min_labelled: int = Field(default=200, ge=1)
     """Below this many labelled records performance reports "not enough data"."""
+    min_coverage: float = Field(default=0.05, ge=0, le=1)
+    """Share of a window's records with feedback from which the window counts as labelled (rules' ``when``)."""
     distance_above: int = Field(default=1000, ge=1)
     """Use distances when both the window and the reference have more values than this."""
     p_value: float = Field(default=0.05, gt=0, lt=1)

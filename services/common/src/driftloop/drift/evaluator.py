@@ -1,12 +1,15 @@
-"""Rules against closed windows: consecutive breaches, cooldown and hysteresis, and the firings.
+"""Rules against closed windows and detector alarms: consecutive breaches, cooldown, the firings.
 
 State is per (rule, model), not per version: a retrain makes a new version, and the rule that asked
 for it must stay quiet across the switch. A fired rule is quiet until its cooldown has passed
 *and*, for a ``retrain`` rule, ``retrain_finished(model)`` has been called (the forwarder calls it
-when the controller reports the job done or failed, or when the webhook delivery gave up), so
-that one drift fires one retrain, not one per window while the retrain runs.
+when the controller reports the job done, rejected or failed, or when the webhook delivery gave
+up), so that one drift fires one retrain, not one per window while the retrain runs.
 
-Time is the windows' own (their end), so that replaying a stream gives the same firings.
+Cooldowns count evidence, not the wall clock: event time (the windows' ends, the alarms' records)
+or labelled records of the model since the firing. A rejected challenger therefore never silences
+a later trigger for longer than it takes new labels to arrive, and replaying a stream, at any
+speed, gives the same firings.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from driftloop.drift.change import ChangeAlarm
 from driftloop.drift.compute import ColumnReport, WindowReport
 from driftloop.drift.rules import ColumnShare, Rule, RulesFile
 
@@ -49,6 +53,8 @@ class Firing:
     fired_at: float
     summary: dict[str, Any] = field(default_factory=dict)
     """The window's verdicts (every column, predictions, performance) for the reader."""
+    change_point: dict[str, Any] | None = None
+    """Concept drift: where the change began (``time``, RFC 3339) and the ``labelled`` records since."""
 
     def body(self) -> dict[str, Any]:
         """The retrain webhook's JSON body."""
@@ -68,6 +74,7 @@ class Firing:
             "summary": self.summary,
             "fired_at": _iso(self.fired_at),
             "trigger": f"drift:{self.rule}",
+            "change_point": self.change_point,
         }
 
 
@@ -77,6 +84,8 @@ class _State:
     streaks: dict[str, int] = field(default_factory=dict)
     """Per column, breaching windows in a row (rules on ``any`` or on named columns)."""
     fired_at: float | None = None
+    fired_labelled: int = 0
+    """The model's labelled-record count when the rule last fired (cooldowns in labels)."""
     awaiting_retrain: bool = False
 
 
@@ -97,7 +106,10 @@ class RuleEvaluator:
         self.last_outcomes: list[RuleOutcome] = []
         """Each rule's outcome on the last window evaluated (for logs and gauges)."""
 
-    def evaluate(self, report: WindowReport) -> list[Firing]:
+    def evaluate(self, report: WindowReport, *, labelled: int = 0, coverage: float | None = None) -> list[Firing]:
+        """Judge a closed window. ``labelled``: the model's labelled records so far (the clock of
+        cooldowns in labels); ``coverage``: the share of labels that arrived during the window,
+        whatever records they belong to (rules' ``when``; the window's own coverage when None)."""
         key = (report.model, report.version)
         if key not in self._checked:
             self.rules.check_columns(report.model, report.known_columns)
@@ -107,19 +119,73 @@ class RuleEvaluator:
         for rule in self.rules.rules:
             if not rule.watches(report.model):
                 continue
+            if rule.info.scope == "labelled":
+                continue  # fired by alarm()
             state = self._states.setdefault((rule.name, report.model), _State())
+            if not self._applies(rule, report, coverage):
+                self.last_outcomes.append(RuleOutcome(rule.name, report.model, "not_enough_data", 0, []))
+                continue
             status, evidence = self._condition(rule, report, state)
             if status == "ok":
                 state.consecutive = 0
             elif status == "breach":
                 state.consecutive = max(state.streaks.values()) if state.streaks else state.consecutive + 1
                 if state.consecutive >= rule.consecutive:
-                    if self._quiet(rule, state, report.end):
+                    if self._quiet(rule, state, report.end, labelled):
                         status = "suppressed"
                     else:
                         status = "fired"
-                        firings.append(self._fire(rule, state, report, evidence))
+                        firings.append(self._fire(rule, state, report, evidence, labelled))
             self.last_outcomes.append(RuleOutcome(rule.name, report.model, status, state.consecutive, evidence))
+        return firings
+
+    def alarm(self, alarm: ChangeAlarm, *, labelled: int, window_index: int) -> list[Firing]:
+        """A concept-drift alarm of the detector on the labelled stream (drift/change.py)."""
+        firings = []
+        for rule in self.rules.rules:
+            if rule.info.scope != "labelled" or not rule.watches(alarm.model):
+                continue
+            assert rule.threshold is not None
+            rise = alarm.after - alarm.before
+            if rise <= rule.threshold:
+                continue
+            state = self._states.setdefault((rule.name, alarm.model), _State())
+            evidence = [Evidence("loss", rule.statistic, rise, rule.threshold)]
+            if self._quiet(rule, state, alarm.at_time, labelled):
+                self.last_outcomes.append(RuleOutcome(rule.name, alarm.model, "suppressed", 1, evidence))
+                continue
+            state.fired_at, state.fired_labelled = alarm.at_time, labelled
+            state.awaiting_retrain = rule.action == "retrain"
+            identity = f"{rule.name}|{alarm.model}|{alarm.version}|{alarm.kind}|{alarm.at}"
+            firings.append(
+                Firing(
+                    id=hashlib.sha256(identity.encode()).hexdigest()[:32],
+                    rule=rule.name,
+                    action=rule.action,
+                    statistic=rule.statistic,
+                    threshold=rule.threshold,
+                    consecutive=1,
+                    model=alarm.model,
+                    version=alarm.version,
+                    window={
+                        "index": window_index,
+                        "start": _iso(alarm.since_time),
+                        "end": _iso(alarm.at_time),
+                        "rows": alarm.records_after,
+                    },
+                    evidence=evidence,
+                    fired_at=alarm.at_time,
+                    summary={
+                        "alarm": alarm.kind,
+                        "loss_before": alarm.before,
+                        "loss_after": alarm.after,
+                        "bound": alarm.bound,
+                        "labelled_records_after": alarm.records_after,
+                    },
+                    change_point={"time": _iso(alarm.since_time), "labelled": alarm.records_after},
+                )
+            )
+            self.last_outcomes.append(RuleOutcome(rule.name, alarm.model, "fired", 1, evidence))
         return firings
 
     def retrain_finished(self, model: str) -> None:
@@ -139,20 +205,34 @@ class RuleEvaluator:
         ]
 
     def restore(self, rows: list[dict[str, Any]]) -> None:
-        """Take back a ``snapshot()``: a restarted forwarder stays quiet where it was quiet."""
+        """Take back a ``snapshot()``: a restarted forwarder stays quiet where it was quiet.
+
+        The labelled-record count starts again at 0 in a new process, and so does the count since
+        each firing: a restarted forwarder waits a whole cooldown in labels, never less."""
         for row in rows:
             state = self._states.setdefault((str(row["rule"]), str(row["model"])), _State())
             state.fired_at = float(row["fired_at"]) if row.get("fired_at") is not None else None
             state.awaiting_retrain = bool(row.get("awaiting_retrain", False))
 
-    def _quiet(self, rule: Rule, state: _State, now: float) -> bool:
+    def _applies(self, rule: Rule, report: WindowReport, coverage: float | None) -> bool:
+        if rule.when == "always":
+            return True
+        if coverage is None:
+            coverage = report.performance.coverage if report.performance else 0.0
+        labelled = coverage >= self.rules.detection.min_coverage
+        return labelled if rule.when == "labelled" else not labelled
+
+    def _quiet(self, rule: Rule, state: _State, now: float, labelled: int) -> bool:
+        if state.awaiting_retrain:
+            return True
         if state.fired_at is None:
             return False
-        return now < state.fired_at + rule.cooldown or state.awaiting_retrain
+        cooldown = rule.cooldown
+        return now < state.fired_at + cooldown.seconds or labelled < state.fired_labelled + cooldown.labels
 
-    def _fire(self, rule: Rule, state: _State, report: WindowReport, evidence: list[Evidence]) -> Firing:
+    def _fire(self, rule: Rule, state: _State, report: WindowReport, evidence: list[Evidence], labelled: int) -> Firing:
         consecutive = state.consecutive
-        state.fired_at = report.end
+        state.fired_at, state.fired_labelled = report.end, labelled
         state.awaiting_retrain = rule.action == "retrain"
         state.consecutive = 0
         state.streaks.clear()
@@ -193,6 +273,12 @@ class RuleEvaluator:
             value = _column_value(rule, report.predictions)
             enough = report.predictions.n >= (rule.min_samples or self.rules.detection.min_samples)
             return _judge(rule, report.predictions.column, value, threshold, enough=enough and not math.isnan(value))
+        if info.scope == "estimated":
+            estimated = report.estimated
+            if estimated is None:
+                return "not_enough_data", []
+            enough = estimated.rows >= (rule.min_samples or self.rules.detection.min_samples)
+            return _judge(rule, "accuracy", estimated.drop, threshold, enough=enough and not math.isnan(estimated.drop))
         perf = report.performance
         if perf is None:
             return "not_enough_data", []
@@ -277,6 +363,9 @@ def summarise(report: WindowReport) -> dict[str, Any]:
             "holdout": perf.holdout,
             "degradation": perf.degradation,
         }
+    if report.estimated:
+        estimated = report.estimated
+        summary["estimated"] = {"rows": estimated.rows, "accuracy": estimated.accuracy, "drop": estimated.drop}
     return summary
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from driftloop.contract import Task
 from driftloop.errors import InvalidInputError
-from driftloop.registry import Bundle
+from driftloop.registry import Bundle, Registry
 
 # Metrics where a smaller value is better (the training side's convention, driftloop.train.metrics).
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
@@ -61,6 +61,26 @@ class PredictionReference:
 
 
 @dataclass(frozen=True)
+class ErrorReference:
+    """How often the model was wrong on the holdout (profile.json ``errors``, train/profile.py)."""
+
+    loss: float | None = None
+    """The holdout's rate of the detector's per-record loss (None: no level test)."""
+    loss_threshold: float | None = None
+    """Regression: the absolute error above which a record counts as a loss."""
+    confidence: np.ndarray | None = None
+    accuracy: np.ndarray | None = None
+    """Classifiers: calibration knots, top probability -> chance of being right."""
+
+    def expected_accuracy(self, top_probability: np.ndarray) -> np.ndarray:
+        """Per record, the chance that its predicted class is right (the raw top probability
+        when the bundle has no calibration)."""
+        if self.confidence is None or self.accuracy is None:
+            return top_probability
+        return np.asarray(np.interp(top_probability, self.confidence, self.accuracy))
+
+
+@dataclass(frozen=True)
 class ReferenceProfile:
     task: Task
     rows: int
@@ -74,6 +94,7 @@ class ReferenceProfile:
     """The winner's metrics on the holdout, recorded at training (metrics.json)."""
     primary_metric: str | None = None
     """The metric the training optimised; performance drift is measured on it by default."""
+    errors: ErrorReference = field(default_factory=ErrorReference)
 
     @property
     def columns(self) -> list[str]:
@@ -137,6 +158,28 @@ def parse_profile(
             if k != "rows" and isinstance(v, int | float) and not isinstance(v, bool)
         },
         primary_metric=primary if isinstance(primary, str) else None,
+        errors=_errors(profile.get("errors"), resolved_task, holdout),
+    )
+
+
+def _errors(spec: Any, task: Task, holdout: Mapping[str, Any]) -> ErrorReference:
+    """profile.json ``errors``; bundles trained before it have the holdout accuracy (classifiers)
+    or MAE (regression, as the loss threshold) to go on, and no calibration."""
+    if not isinstance(spec, Mapping):
+        if task.is_classification and isinstance(holdout.get("accuracy"), int | float):
+            return ErrorReference(loss=1.0 - float(holdout["accuracy"]))
+        mae = holdout.get("mae")
+        return ErrorReference(loss_threshold=float(mae) if isinstance(mae, int | float) else None)
+    loss = spec.get("loss")
+    threshold = spec.get("loss_threshold")
+    calibration = spec.get("calibration") or {}
+    confidence, accuracy = calibration.get("confidence"), calibration.get("accuracy")
+    knots = isinstance(confidence, list) and isinstance(accuracy, list) and len(confidence) == len(accuracy) > 1
+    return ErrorReference(
+        loss=float(loss) if isinstance(loss, int | float) else None,
+        loss_threshold=float(threshold) if isinstance(threshold, int | float) else None,
+        confidence=_floats(confidence) if knots else None,
+        accuracy=_floats(accuracy) if knots else None,
     )
 
 
@@ -218,3 +261,15 @@ class ReferenceCache:
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
         return reference
+
+
+def registry_references(
+    registry: Registry, cache: ReferenceCache | None = None
+) -> Callable[[str, int], ReferenceProfile]:
+    """The reference profile of a (model, version) in ``registry``, parsed once per bundle."""
+    profiles = cache or ReferenceCache()
+
+    def lookup(model: str, version: int) -> ReferenceProfile:
+        return profiles.get(registry.resolve(model, version))
+
+    return lookup

@@ -1,13 +1,15 @@
 """Declarative drift rules (YAML), validated when they are loaded.
 
-A rules file has three blocks, each optional: ``window`` (how windows are cut), ``detection`` (when
-a column counts as drifted, sample-size aware) and ``rules``. With no file, the packaged
+A rules file has four blocks, each optional: ``window`` (how windows are cut), ``detection`` (when
+a column counts as drifted, sample-size aware), ``change`` (the concept-drift detector on the
+labelled stream, drift/change.py) and ``rules``. With no file, the packaged
 ``default_rules.yaml`` applies, so an unconfigured forwarder already watches features,
 predictions and performance. Every mistake is a ``ConfigError`` naming the rule and the field.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -16,12 +18,13 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from driftloop.drift.change import ChangeConfig
 from driftloop.drift.config import DetectionConfig, WindowConfig, parse_duration
 from driftloop.errors import ConfigError
 
 DEFAULT_RULES = "default_rules.yaml"
 
-Scope = Literal["column", "window", "predictions", "performance"]
+Scope = Literal["column", "window", "predictions", "performance", "estimated", "labelled"]
 Kinds = frozenset[str]
 BOTH: Kinds = frozenset({"numeric", "categorical"})
 NUMERIC: Kinds = frozenset({"numeric"})
@@ -64,7 +67,38 @@ STATISTICS: dict[str, Statistic] = {
     "roc_auc_drop": Statistic("performance", "above", 0.05),
     "rmse_increase": Statistic("performance", "above", 0.1),
     "mae_increase": Statistic("performance", "above", 0.1),
+    # Without labels: the accuracy a classifier's calibrated confidence predicts (CBPE), relative drop.
+    "estimated_performance_drop": Statistic("estimated", "above", 0.1),
+    # On the labelled stream, not on windows: the rise of the loss rate in a detector's alarm.
+    "concept_drift": Statistic("labelled", "above", 0.0),
 }
+
+_COOLDOWN_LABELS = re.compile(r"^\s*(\d+)\s*labels?\s*$")
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    """How long a fired rule stays quiet: event time, or new labelled records of the model."""
+
+    seconds: float = 0.0
+    labels: int = 0
+
+    @classmethod
+    def parse(cls, value: object) -> Cooldown:
+        if isinstance(value, Cooldown):
+            return value
+        if isinstance(value, str) and (match := _COOLDOWN_LABELS.match(value)):
+            return cls(labels=int(match.group(1)))
+        try:
+            return cls(seconds=parse_duration(value))
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a cooldown: a duration ('90s', '30m', '1h', '2d') "
+                "or a count of labels ('500 labels')"
+            ) from None
+
+    def __str__(self) -> str:
+        return f"{self.labels} labels" if self.labels else f"{self.seconds:g}s"
 
 
 class ColumnShare(BaseModel):
@@ -90,8 +124,13 @@ class Rule(BaseModel):
     """Breaching windows in a row before the rule fires."""
     min_samples: int | None = Field(default=None, ge=1)
     """Values (labelled records, for performance) a window needs to count; the detection default when absent."""
-    cooldown: float = 3600.0
-    """Seconds (or '30m', '1h', ...) during which a fired rule stays quiet."""
+    cooldown: Cooldown = Cooldown(seconds=3600.0)
+    """How long a fired rule stays quiet: a duration of event time ('30m', '1h', ...) or new
+    labelled records of the model ('500 labels': evidence gathered since the last firing)."""
+    when: Literal["always", "labelled", "unlabelled"] = "always"
+    """Judge only windows whose label coverage is at least ``detection.min_coverage`` (labelled),
+    or below it (unlabelled): retrain on measured performance when labels arrive, on estimates and
+    drift when they do not."""
     action: Literal["retrain", "alert"] = "retrain"
     """``retrain`` posts to the retrain webhook; ``alert`` only records and logs the firing."""
     models: list[str] | None = None
@@ -99,8 +138,8 @@ class Rule(BaseModel):
 
     @field_validator("cooldown", mode="before")
     @classmethod
-    def _cooldown(cls, value: object) -> float:
-        return parse_duration(value)
+    def _cooldown(cls, value: object) -> Cooldown:
+        return Cooldown.parse(value)
 
     @field_validator("columns", mode="before")
     @classmethod
@@ -129,6 +168,8 @@ class Rule(BaseModel):
             raise ValueError(f"statistic {self.statistic!r} is not per column: remove 'columns'")
         if info.scope == "column" and self.columns is None:
             self.columns = "any"
+        if info.scope == "labelled" and self.consecutive != 1:
+            raise ValueError(f"statistic {self.statistic!r} fires on a detector's alarm: 'consecutive' must be 1")
         if isinstance(self.columns, list) and not self.columns:
             raise ValueError("'columns' is an empty list: name columns, or use 'any', 'all' or {share: ...}")
         if self.threshold is None:
@@ -150,6 +191,7 @@ class RulesFile(BaseModel):
 
     window: WindowConfig = Field(default_factory=WindowConfig)
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
+    change: ChangeConfig = Field(default_factory=ChangeConfig)
     rules: list[Rule] = Field(default_factory=list)
 
     @field_validator("rules")

@@ -102,6 +102,11 @@ class DriftMonitor:
         while len(known) > self.label_capacity:
             known.popitem(last=False)
 
+    def open_index(self, model: str, version: int) -> int:
+        """The number of (model, version)'s open window, or of its next one when none is open."""
+        buffer = self._open.get((model, version))
+        return buffer.index if buffer is not None else self._next_index.get((model, version), 0)
+
     def continue_from(self, model: str, version: int, index: int) -> None:
         """Number the next window of (model, version) ``index`` (a restarted process continues its sequence)."""
         if (model, version) not in self._open:

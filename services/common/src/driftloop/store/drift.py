@@ -164,28 +164,38 @@ def insert_metrics(connection: Connection, rows: list[dict[str, Any]]) -> None:
 
 def write_window(engine: Engine, report: WindowReport, firings: list[Firing], state: list[dict[str, Any]]) -> None:
     """A closed window's metrics, its firings and the rule state after it, in one transaction."""
-    now = datetime.now(UTC)
     with Session(engine) as session, session.begin():
         # One executemany, not ORM objects: a window is ~130 rows and the ORM's unit of work costs
         # more than the window's statistics.
         insert_metrics(session.connection(), metric_rows(report))
-        for firing in firings:
-            session.merge(
-                RuleFiring(
-                    id=firing.id,
-                    rule=firing.rule,
-                    action=firing.action,
-                    model=firing.model,
-                    version=firing.version,
-                    window_index=int(firing.window["index"]),
-                    fired_at=_time(firing.fired_at),
-                    recorded_at=now,
-                    body=firing.body(),
-                    attempts=0,
-                )
+        _add_firings(session, firings, state)
+
+
+def write_firings(engine: Engine, firings: list[Firing], state: list[dict[str, Any]]) -> None:
+    """Firings that no window closed (concept-drift alarms) and the rule state after them."""
+    with Session(engine) as session, session.begin():
+        _add_firings(session, firings, state)
+
+
+def _add_firings(session: Session, firings: list[Firing], state: list[dict[str, Any]]) -> None:
+    now = datetime.now(UTC)
+    for firing in firings:
+        session.merge(
+            RuleFiring(
+                id=firing.id,
+                rule=firing.rule,
+                action=firing.action,
+                model=firing.model,
+                version=firing.version,
+                window_index=int(firing.window["index"]),
+                fired_at=_time(firing.fired_at),
+                recorded_at=now,
+                body=firing.body(),
+                attempts=0,
             )
-        if firings:
-            _replace_state(session, state)
+        )
+    if firings:
+        _replace_state(session, state)
 
 
 def save_rule_state(engine: Engine, state: list[dict[str, Any]]) -> None:
@@ -253,19 +263,27 @@ def undelivered_firings(engine: Engine) -> list[Firing]:
                 evidence=[Evidence(**item) for item in body["evidence"]],
                 fired_at=datetime.fromisoformat(body["fired_at"]).timestamp(),
                 summary=body.get("summary", {}),
+                change_point=body.get("change_point"),
             )
         )
     return firings
 
 
-def retrain_finished_since_last_firing(engine: Engine, model: str) -> bool:
-    """Whether a retrain job of ``model`` finished after its latest retrain firing was recorded."""
+def retrain_over_since_last_firing(engine: Engine, model: str) -> bool:
+    """Whether the retrain asked for by ``model``'s latest retrain firing is over: a retrain job of the
+    model finished after the firing was recorded, or the firing's delivery was rejected or gave up."""
     with Session(engine) as session:
-        fired = session.scalar(
-            select(func.max(RuleFiring.recorded_at)).where(RuleFiring.model == model, RuleFiring.action == "retrain")
-        )
-        if fired is None:
+        latest = session.execute(
+            select(RuleFiring.recorded_at, RuleFiring.delivery_status)
+            .where(RuleFiring.model == model, RuleFiring.action == "retrain")
+            .order_by(RuleFiring.recorded_at.desc())
+            .limit(1)
+        ).first()
+        if latest is None:
             return False
+        fired, status = latest
+        if status in ("rejected", "gave_up"):
+            return True
         if fired.tzinfo is None:  # SQLite returns naive datetimes; everything here is UTC
             fired = fired.replace(tzinfo=UTC)
         query = select(RetrainJob.id).where(
@@ -280,8 +298,3 @@ def next_window_index(engine: Engine, model: str, version: int) -> int:
             select(func.max(DriftMetric.window_index)).where(DriftMetric.model == model, DriftMetric.version == version)
         )
         return 0 if last is None else int(last) + 1
-
-
-def firing_model(engine: Engine, firing_id: str) -> str | None:
-    with Session(engine) as session:
-        return session.scalar(select(RuleFiring.model).where(RuleFiring.id == firing_id))

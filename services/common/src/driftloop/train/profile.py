@@ -97,3 +97,32 @@ def prediction_profile(contract: DataContract, output: np.ndarray, rng: np.rando
         # The positive-class score moves before the labels do: it is the sharper drift signal.
         profile["positive_score"] = numeric_summary(output[:, 1].astype(np.float64), rng)
     return profile
+
+
+CALIBRATION_KNOTS = 50
+
+
+def errors_profile(contract: DataContract, output: np.ndarray, y_true: np.ndarray) -> dict[str, Any]:
+    """How often the shipped model is wrong on the holdout, for the concept-drift detector, and
+    (classifiers) how its confidence maps to being right, for estimating accuracy without labels.
+
+    ``loss`` is the per-record loss the detector watches (drift/change.py): a wrong class, or an
+    absolute error above ``loss_threshold`` (the holdout's median absolute error). ``calibration``
+    is an isotonic fit of "the predicted class was right" on the top probability, as knots."""
+    if not contract.task.is_classification:
+        errors = np.abs(np.asarray(output, dtype=np.float64).reshape(-1) - np.asarray(y_true, dtype=np.float64))
+        threshold = float(np.median(errors)) if errors.size else 0.0
+        return {"loss": float(np.mean(errors > threshold)) if errors.size else None, "loss_threshold": threshold}
+    from sklearn.isotonic import IsotonicRegression
+
+    probabilities = np.asarray(output, dtype=np.float64)
+    confidence = probabilities.max(axis=1)
+    correct = (probabilities.argmax(axis=1) == np.asarray(y_true)).astype(np.float64)
+    if not correct.size:
+        return {"loss": None}
+    fit = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(confidence, correct)
+    knots_x = np.quantile(confidence, np.linspace(0, 1, CALIBRATION_KNOTS))
+    return {
+        "loss": float(1.0 - correct.mean()),
+        "calibration": {"confidence": knots_x.tolist(), "accuracy": fit.predict(knots_x).tolist()},
+    }

@@ -30,7 +30,7 @@ from driftloop.train.export import export_onnx
 from driftloop.train.frame import encode_target, model_frame
 from driftloop.train.metrics import LOWER_IS_BETTER, sort_key, task_metrics
 from driftloop.train.parity import ParityReport, check_parity, onnx_output, onnx_session
-from driftloop.train.profile import build_profile
+from driftloop.train.profile import build_profile, errors_profile
 from driftloop.train.sweep import Progress, SweepEvent, Trial, candidate, fit_pipeline, predict_output, run_sweep
 
 METRICS_SCHEMA_VERSION = 1
@@ -122,6 +122,7 @@ def train_model(
 
     _stage(progress, "profiling the training split", began, config)
     profile = build_profile(split.train, contract, shipped, seed=config.seed)
+    profile["errors"] = errors_profile(contract, shipped, split.y_holdout)
     metrics = {
         "schema_version": METRICS_SCHEMA_VERSION,
         "task": contract.task.value,

@@ -1,0 +1,153 @@
+"""The drift stage: events in, windows, alarms and firings out. Pure: no threads, no I/O, no clock.
+
+The forwarder (drift_watch.py) feeds it the stored events and persists and sends what comes out;
+``driftloop backtest`` feeds it a history and acts on the firings itself. Both run this code, so
+a policy tried on a history behaves the same in production.
+
+Per model: tumbling windows per version (window.py) for the drift statistics and the per-window
+rules; the labelled stream (labelled.py) pairing predictions with their feedback; one concept-drift
+detector per version (change.py) on the pairs' losses. Only the serving version's alarms reach the
+rules (the version of the newest prediction), and a version's repeated alarms keep the first
+alarm's change point, so that a follow-up retrain after a rejected challenger trains on everything
+since the change, not only on what came after the last alarm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from driftloop.drift.change import ChangeAlarm, ChangeDetector
+from driftloop.drift.compute import WindowReport
+from driftloop.drift.evaluator import Firing, RuleEvaluator
+from driftloop.drift.labelled import LabelledRecord, LabelledStream
+from driftloop.drift.reference import ReferenceProfile
+from driftloop.drift.rules import RulesFile
+from driftloop.drift.window import DriftMonitor, Records
+
+ReferenceLookup = Callable[[str, int], ReferenceProfile]
+
+
+@dataclass
+class StageOutput:
+    reports: list[WindowReport] = field(default_factory=list)
+    window_firings: dict[tuple[str, int, int], list[Firing]] = field(default_factory=dict)
+    """Firings of each closed window, by (model, version, window index)."""
+    alarms: list[ChangeAlarm] = field(default_factory=list)
+    alarm_firings: list[Firing] = field(default_factory=list)
+
+    @property
+    def firings(self) -> list[Firing]:
+        return [f for group in self.window_firings.values() for f in group] + self.alarm_firings
+
+    def extend(self, other: StageOutput) -> None:
+        self.reports += other.reports
+        self.window_firings.update(other.window_firings)
+        self.alarms += other.alarms
+        self.alarm_firings += other.alarm_firings
+
+
+class DriftStage:
+    def __init__(self, policy: RulesFile, references: ReferenceLookup, *, label_memory: int = 100_000) -> None:
+        self.policy = policy
+        self.references = references
+        self.monitor = DriftMonitor(policy.window, policy.detection, references)
+        self.evaluator = RuleEvaluator(policy)
+        self.labels = LabelledStream(references, memory=label_memory)
+        self._detectors: dict[tuple[str, int], ChangeDetector] = {}
+        self._serving: dict[str, int] = {}
+        self._change_since: dict[tuple[str, int], float] = {}
+        self._labels_at_close: dict[str, int] = {}
+        self._rows_since_close: dict[str, int] = {}
+
+    def prediction(
+        self,
+        model: str,
+        version: int,
+        request_id: str,
+        records: Records,
+        predictions: Sequence[Any],
+        *,
+        times: float | np.ndarray,
+        probabilities: Sequence[Sequence[float]] | np.ndarray | None = None,
+    ) -> StageOutput:
+        """One prediction event; ``times``: its records' event times (one for all, or one each)."""
+        self._serving[model] = version
+        per_record = np.broadcast_to(np.asarray(times, dtype=np.float64), (len(predictions),))
+        out = StageOutput()
+        self._labelled(self.labels.prediction(model, version, request_id, predictions, per_record), out)
+        self._rows_since_close[model] = self._rows_since_close.get(model, 0) + len(predictions)
+        reports = self.monitor.add(
+            model,
+            version,
+            records,
+            predictions,
+            probabilities=probabilities,
+            # TODO(event time): per-record times once window.py takes them.
+            time=float(per_record[0]) if len(per_record) else None,
+            request_id=request_id,
+        )
+        for report in reports:
+            self._window(report, out)
+        return out
+
+    def feedback(self, model: str, request_id: str, record_index: int | None, actual: Any) -> StageOutput:
+        self.monitor.label(model, request_id, actual, record_index)
+        out = StageOutput()
+        self._labelled(self.labels.feedback(model, request_id, record_index, actual), out)
+        return out
+
+    def flush(self, now: float) -> StageOutput:
+        """Close the time windows whose end ``now`` (event time, or the clock) has passed."""
+        out = StageOutput()
+        for report in self.monitor.flush(now):
+            self._window(report, out)
+        return out
+
+    def retrain_finished(self, model: str) -> None:
+        """A retrain asked for ``model`` finished, whatever its outcome: its rules are armed again."""
+        self.evaluator.retrain_finished(model)
+
+    def labelled(self, model: str) -> int:
+        return self.labels.labelled.get(model, 0)
+
+    def _labelled(self, records: list[LabelledRecord], out: StageOutput) -> None:
+        if not self.policy.change.enabled:
+            return
+        for record in records:
+            key = (record.model, record.version)
+            detector = self._detectors.get(key)
+            if detector is None:
+                loss = self.references(*key).errors.loss
+                detector = self._detectors[key] = ChangeDetector(self.policy.change, *key, loss)
+            alarm = detector.add(record.loss, record.time)
+            if alarm is None:
+                continue
+            out.alarms.append(alarm)
+            if self._serving.get(record.model) != record.version:
+                continue  # a version no longer serving: nothing to retrain
+            since = self._change_since.setdefault(key, alarm.since_time)
+            if since < alarm.since_time:
+                alarm = _from(alarm, since)
+            firings = self.evaluator.alarm(
+                alarm, labelled=self.labelled(record.model), window_index=self.monitor.open_index(*key)
+            )
+            out.alarm_firings += firings
+
+    def _window(self, report: WindowReport, out: StageOutput) -> None:
+        model = report.model
+        labelled = self.labelled(model)
+        rows = self._rows_since_close.pop(model, 0) or report.rows
+        arrived = labelled - self._labels_at_close.get(model, 0)
+        self._labels_at_close[model] = labelled
+        firings = self.evaluator.evaluate(report, labelled=labelled, coverage=arrived / max(rows, 1))
+        out.reports.append(report)
+        out.window_firings[(model, report.version, report.index)] = firings
+
+
+def _from(alarm: ChangeAlarm, since_time: float) -> ChangeAlarm:
+    """The alarm with the earlier change point of its version's first alarm."""
+    return replace(alarm, since_time=since_time)
