@@ -27,7 +27,7 @@ from driftloop.train.dataset import infer_contract
 from driftloop.train.frame import encode_target, model_frame
 from driftloop.train.metrics import task_metrics
 from driftloop.train.pipeline import build_pipeline
-from driftloop.train.profile import build_profile
+from driftloop.train.profile import build_profile, errors_profile
 
 Columns = dict[str, np.ndarray]
 Shift = Callable[[Columns, np.random.Generator], Columns]
@@ -57,6 +57,7 @@ def fit_credit_model(rows: int = 10_000, seed: int = 0) -> CreditModel:
     pipeline = build_pipeline(contract, LogisticRegression(max_iter=1000), scale=True).fit(x.iloc[:cut], y[:cut])
     holdout_output = pipeline.predict_proba(x.iloc[cut:])
     profile = build_profile(x.iloc[:cut], contract, holdout_output, seed=seed)
+    profile["errors"] = errors_profile(contract, holdout_output, y[cut:])
     holdout = task_metrics(contract.task, y[cut:], holdout_output)
     metrics = {"task": contract.task.value, "metric": "roc_auc", "holdout": {"rows": rows - cut, **holdout}}
     labels = [str(label) for label in contract.class_labels or []]
@@ -90,6 +91,19 @@ def inverted_labels(column: str = "utilization", above: float = 0.5) -> Shift:
         flipped = columns[column] > above
         labels[flipped] = 1 - labels[flipped]
         return {**columns, TARGET: labels}
+
+    return shift
+
+
+def selection(column: str, quantile: float) -> Shift:
+    """Covariate shift only: the rows whose ``column`` is above its ``quantile``, resampled; each
+    row keeps its own label, so how inputs relate to the target does not change."""
+
+    def shift(columns: Columns, rng: np.random.Generator) -> Columns:
+        values = columns[column]
+        chosen = np.flatnonzero(values > np.nanquantile(values, quantile))
+        rows = rng.choice(chosen, size=len(values), replace=True)
+        return {name: array[rows] for name, array in columns.items()}
 
     return shift
 

@@ -35,11 +35,10 @@ def test_a_window_a_firing_and_a_delivery_are_exposed(credit_model: CreditModel,
     assert auc == last.performance.metrics["roc_auc"]
 
     (firing,) = [f for f in result.firings if f.rule == "feature-drift"]
-    fired = _value("driftloop_drift_rule_firings_total", model="credit", rule="feature-drift", action="retrain") or 0.0
+    fired = _value("driftloop_drift_rule_firings_total", model="credit", rule="feature-drift", action="alert") or 0.0
     prometheus.observe_firing(firing)
     assert (
-        _value("driftloop_drift_rule_firings_total", model="credit", rule="feature-drift", action="retrain")
-        == fired + 1
+        _value("driftloop_drift_rule_firings_total", model="credit", rule="feature-drift", action="alert") == fired + 1
     )
     delivered = _value("driftloop_drift_webhook_deliveries_total", status="delivered") or 0.0
     prometheus.observe_delivery(DeliveryOutcome(firing.id, "delivered", 1, 202, None, 0.0, 0.1, "{}"))

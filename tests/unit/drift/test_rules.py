@@ -11,15 +11,36 @@ from drift_helpers import CreditModel
 from driftloop.datasets import make_credit
 from driftloop.drift.compute import WindowData, WindowReport, compute_window
 from driftloop.drift.evaluator import RuleEvaluator
-from driftloop.drift.rules import RulesFile, load_rules, parse_rules
+from driftloop.drift.rules import Cooldown, RulesFile, load_rules, parse_rules
 from driftloop.errors import ConfigError
 
 
-def test_the_packaged_defaults_watch_features_predictions_and_performance(default_rules: RulesFile) -> None:
-    assert {rule.statistic for rule in default_rules.rules} == {"drift", "prediction_drift", "performance_drop"}
+def test_the_packaged_defaults_retrain_on_what_is_known_and_alert_on_drift(default_rules: RulesFile) -> None:
+    actions = {rule.statistic: (rule.action, rule.when) for rule in default_rules.rules}
+    assert actions == {
+        "concept_drift": ("retrain", "always"),
+        "estimated_performance_drop": ("retrain", "unlabelled"),
+        "performance_drop": ("alert", "always"),
+        "drift": ("alert", "always"),
+        "prediction_drift": ("alert", "always"),
+    }
     assert default_rules.window.by == "count"
     assert default_rules.detection.p_value == 0.05
-    assert all(rule.cooldown == 3600 for rule in default_rules.rules)
+    concept = next(rule for rule in default_rules.rules if rule.statistic == "concept_drift")
+    assert concept.cooldown == Cooldown(labels=200)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90s", Cooldown(seconds=90)),
+        ("1h", Cooldown(seconds=3600)),
+        (0, Cooldown()),
+        ("500 labels", Cooldown(labels=500)),
+    ],
+)
+def test_a_cooldown_is_a_duration_or_a_count_of_labels(text: object, expected: Cooldown) -> None:
+    assert Cooldown.parse(text) == expected
 
 
 def test_an_empty_file_is_valid_and_has_no_rules() -> None:
@@ -35,7 +56,7 @@ def test_an_empty_file_is_valid_and_has_no_rules() -> None:
         ("- just a list", "must be a mapping"),
         ("rules:\n  - name: r\n    statistic: psy\n", "rules[0] ('r').statistic: unknown statistic 'psy'"),
         ("rules:\n  - name: r\n    statistic: psi\n    treshold: 0.2\n", "rules[0] ('r').treshold: Extra inputs"),
-        ("rules:\n  - name: r\n    statistic: psi\n    cooldown: soon\n", "'soon' is not a duration"),
+        ("rules:\n  - name: r\n    statistic: psi\n    cooldown: soon\n", "'soon' is not a cooldown"),
         ("rules:\n  - name: r\n    statistic: psi\n    consecutive: 0\n", "consecutive: Input should be greater"),
         ("rules:\n  - name: r\n    statistic: psi\n    action: page\n", "action: Input should be 'retrain' or 'alert'"),
         ("rules:\n  - name: r\n    statistic: missing_rate\n", "no default threshold: set 'threshold'"),

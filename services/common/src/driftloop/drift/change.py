@@ -12,13 +12,16 @@ Two tests run every ``check_every`` labelled records over the losses kept (at mo
   confidence ``delta`` (split over the cuts tested) and by at least ``min_increase``.
 - **level**: the newer part's mean exceeds the loss measured on the holdout at training time by the
   same bound and a larger margin (``level_increase``). It finds a model that is worse than it was
-  trained to be from its first labels on (deployed into an already changed world, or still bad after a rejected retrain), which
-  the change test cannot see because nothing changed *within* the kept losses.
+  trained to be from its first labels on (deployed into an already changed world, or still bad
+  after a rejected retrain), which the change test cannot see because nothing changed *within* the kept losses.
 
 The alarm says where the change began: the cut that maximises the evidence (harmonic size times the
-squared gap), with its record's event time, so that a training set can start there. After an alarm
-the detector starts afresh: a second alarm needs new labelled records. A fall of the loss (the
-model got better, or the older part was a bad stretch) drops the older part, as ADWIN does.
+squared gap), with its record's event time, so that a training set can start there. The detector
+does not forget on an alarm: as long as the change stays in view (the kept losses reach back before
+it), every test raises the alarm again, ``first`` only on the first of them. The rules decide how
+often that may retrain (a cooldown in labelled records, and never while a retrain runs), so a
+rejected challenger is followed by another attempt once new labels have arrived. A fall of the loss
+(the model got better, or the older part was a bad stretch) drops the older part, as ADWIN does.
 
 Loss order is the order the labels arrive in, which is the order of the bus: the same stream gives
 the same alarms however fast it is replayed.
@@ -78,6 +81,8 @@ class ChangeAlarm:
     records_after: int
     bound: float
     """The confidence bound the rise had to exceed."""
+    first: bool = True
+    """The first alarm since the detector last found nothing (later ones repeat the evidence)."""
 
 
 def bernstein_bound(variance: float, harmonic: np.ndarray, log_term: float) -> np.ndarray:
@@ -95,6 +100,7 @@ class ChangeDetector:
         self.reference_loss = reference_loss
         """The loss rate on the holdout at training time (None: no level test)."""
         self.seen = 0
+        self._alarmed = False
         self._losses: deque[float] = deque(maxlen=config.max_window)
         self._times: deque[float] = deque(maxlen=config.max_window)
 
@@ -110,14 +116,8 @@ class ChangeDetector:
         if self.seen % self.config.check_every or self.kept < self.config.min_records:
             return None
         alarm = self._test()
-        if alarm is not None:
-            self.reset()
+        self._alarmed = alarm is not None
         return alarm
-
-    def reset(self) -> None:
-        """Forget the kept losses: the next alarm needs new evidence."""
-        self._losses.clear()
-        self._times.clear()
 
     def _test(self) -> ChangeAlarm | None:
         config = self.config
@@ -185,4 +185,5 @@ class ChangeDetector:
             after=after,
             records_after=self.kept - cut,
             bound=bound,
+            first=not self._alarmed,
         )

@@ -7,9 +7,9 @@ a policy tried on a history behaves the same in production.
 Per model: tumbling windows per version (window.py) for the drift statistics and the per-window
 rules; the labelled stream (labelled.py) pairing predictions with their feedback; one concept-drift
 detector per version (change.py) on the pairs' losses. Only the serving version's alarms reach the
-rules (the version of the newest prediction), and a version's repeated alarms keep the first
-alarm's change point, so that a follow-up retrain after a rejected challenger trains on everything
-since the change, not only on what came after the last alarm.
+rules (the version of the newest prediction), and a version's repeated alarms keep the earliest
+change point found, so that a follow-up retrain after a rejected challenger trains on everything
+since the change.
 """
 
 from __future__ import annotations
@@ -126,10 +126,11 @@ class DriftStage:
             alarm = detector.add(record.loss, record.time)
             if alarm is None:
                 continue
-            out.alarms.append(alarm)
+            if alarm.first:
+                out.alarms.append(alarm)
             if self._serving.get(record.model) != record.version:
                 continue  # a version no longer serving: nothing to retrain
-            since = self._change_since.setdefault(key, alarm.since_time)
+            since = self._change_since[key] = min(self._change_since.get(key, alarm.since_time), alarm.since_time)
             if since < alarm.since_time:
                 alarm = _from(alarm, since)
             firings = self.evaluator.alarm(

@@ -1,0 +1,134 @@
+"""The drift stage end to end on a real model: concept changes retrain, covariate shift alerts,
+a rejected challenger is followed by a second attempt once new labels arrive, batching changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import pytest
+from drift_helpers import CreditModel, concept, selection, stream_batches
+
+from driftloop.drift.evaluator import Firing
+from driftloop.drift.rules import RulesFile
+from driftloop.drift.stage import DriftStage, StageOutput
+
+T0 = 1_700_000_000.0
+WINDOW = 1000
+
+
+@dataclass
+class Run:
+    stage: DriftStage
+    out: StageOutput = field(default_factory=StageOutput)
+    rows: int = 0
+
+    def retrains(self) -> list[Firing]:
+        return [f for f in self.out.firings if f.action == "retrain"]
+
+
+def replay(run: Run, model: CreditModel, *, windows: int, seed: int, drift_at: int | None, shift, batch: int) -> Run:
+    """Score a credit stream through the stage, each record's label sent right after its request."""
+    for i, (columns, predicted, probabilities, labels) in enumerate(
+        stream_batches(model, windows, WINDOW, seed=seed, drift_at=drift_at, shift=shift, batch_size=batch)
+    ):
+        request = f"{seed}-{i}"
+        times = T0 + run.rows + np.arange(len(predicted), dtype=np.float64)
+        run.rows += len(predicted)
+        run.out.extend(
+            run.stage.prediction("credit", 1, request, columns, predicted, times=times, probabilities=probabilities)
+        )
+        for index, label in enumerate(labels):
+            run.out.extend(run.stage.feedback("credit", request, index, str(int(label))))
+    return run
+
+
+def new_run(model: CreditModel, policy: RulesFile) -> Run:
+    return Run(DriftStage(policy, lambda name, version: model.reference))
+
+
+def row_of(firing: Firing) -> float:
+    assert firing.change_point is not None
+    return datetime.fromisoformat(firing.change_point["time"]).timestamp() - T0
+
+
+def test_a_concept_change_fires_one_retrain_at_the_change(credit_model: CreditModel, default_rules: RulesFile) -> None:
+    run = replay(
+        new_run(credit_model, default_rules), credit_model, windows=8, seed=4, drift_at=3, shift=concept, batch=100
+    )
+    (retrain,) = run.retrains()  # awaiting its outcome, the rule stays quiet
+    assert retrain.rule == "concept-drift"
+    # The credit concept change raises the error rate by ~12 points (0.28 -> 0.40): a small change,
+    # found within about a window of labels; larger ones are found sooner (test_change.py).
+    fired_row = retrain.fired_at - T0
+    assert 3 * WINDOW <= fired_row <= 3 * WINDOW + 1500
+    assert abs(row_of(retrain) - 3 * WINDOW) <= 250
+    assert retrain.body()["change_point"] == retrain.change_point
+
+
+def test_batching_does_not_change_the_firings(credit_model: CreditModel, default_rules: RulesFile) -> None:
+    def firings(batch: int) -> list[tuple[str, str, object]]:
+        run = replay(
+            new_run(credit_model, default_rules),
+            credit_model,
+            windows=6,
+            seed=5,
+            drift_at=3,
+            shift=concept,
+            batch=batch,
+        )
+        return [(f.rule, f.id, f.change_point) for f in run.out.firings]
+
+    one_by_one, in_bulk = firings(10), firings(250)
+    assert any(rule == "concept-drift" for rule, _, _ in one_by_one)
+    assert one_by_one == in_bulk
+
+
+def test_a_rejected_challenger_then_new_labels_lead_to_a_second_attempt(
+    credit_model: CreditModel, default_rules: RulesFile
+) -> None:
+    run = replay(
+        new_run(credit_model, default_rules), credit_model, windows=5, seed=6, drift_at=3, shift=concept, batch=100
+    )
+    (first,) = run.retrains()
+    run.stage.retrain_finished("credit")  # the challenger was rejected: version 1 still serves
+    labelled_at_first = run.stage.labelled("credit")
+    replay(run, credit_model, windows=3, seed=7, drift_at=0, shift=concept, batch=100)
+    second = run.retrains()[1]
+    assert second.rule == "concept-drift"
+    assert second.id != first.id
+    # The follow-up trains on everything since the change, not only since the first alarm.
+    assert row_of(second) <= row_of(first)
+    assert run.stage.labelled("credit") - labelled_at_first >= 200
+
+
+def test_covariate_shift_with_steady_performance_alerts_and_does_not_retrain(
+    credit_model: CreditModel, default_rules: RulesFile
+) -> None:
+    run = replay(
+        new_run(credit_model, default_rules),
+        credit_model,
+        windows=8,
+        seed=8,
+        drift_at=3,
+        shift=selection("age", 0.5),
+        batch=100,
+    )
+    assert any(f.rule == "feature-drift" and f.action == "alert" for f in run.out.firings)
+    assert run.retrains() == []
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_stationary_stream_fires_no_retrain(credit_model: CreditModel, default_rules: RulesFile, seed: int) -> None:
+    run = replay(
+        new_run(credit_model, default_rules),
+        credit_model,
+        windows=8,
+        seed=20 + seed,
+        drift_at=None,
+        shift=None,
+        batch=100,
+    )
+    assert run.retrains() == []
+    assert run.out.alarms == []
