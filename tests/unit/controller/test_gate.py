@@ -12,12 +12,12 @@ from sklearn.metrics import roc_auc_score
 
 from driftloop.datasets import make_credit
 from driftloop.errors import DataError
+from driftloop.policy import GatePolicy
 from driftloop.registry import Registry
 from driftloop.train.run import train_model
 from driftloop_controller.gate import _auc, compare
-from driftloop_controller.settings import GateSettings
 
-FAST = GateSettings(bootstrap_resamples=300)
+FAST = GatePolicy(bootstrap=300)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_a_challenger_trained_on_shuffled_labels_is_rejected(drifted_registry: R
 
 
 def test_a_margin_above_the_gain_rejects_a_better_challenger(drifted_registry: Registry, holdout: pd.DataFrame) -> None:
-    settings = GateSettings(bootstrap_resamples=300, margin=0.5)
+    settings = GatePolicy(bootstrap=300, margin=0.5)
     decision = compare(drifted_registry.resolve("credit", 1), drifted_registry.resolve("credit", 2), holdout, settings)
     assert not decision["promote"]
     assert decision["reasons"] == [
