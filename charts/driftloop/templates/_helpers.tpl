@@ -208,3 +208,20 @@ volumes:
       readOnly: true
   {{- end }}
 {{- end }}
+
+{{/* The policy (docs/policy.md): its ConfigMap, file name and mount, and the components that read it. */}}
+{{- define "driftloop.policyName" -}}
+{{ include "driftloop.fullname" . }}-policy
+{{- end }}
+
+{{- define "driftloop.policyFile" -}}
+policy.yaml
+{{- end }}
+
+{{- define "driftloop.policyMount" -}}
+/etc/driftloop/policy
+{{- end }}
+
+{{- define "driftloop.usesPolicy" -}}
+{{- if and .root.Values.policy (has .component (list "telemetry-forwarder" "retrain-controller")) }}true{{- end }}
+{{- end }}

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from controller_harness import ADMIN, KUBE_TOKEN, SECRET
+from controller_harness import ADMIN, KUBE_TOKEN, SECRET, write_policy
 from standins import FeaturesStandIn, KubernetesStandIn, serve
 
 from driftloop.datasets import make_credit
@@ -78,7 +78,5 @@ def settings(registry: Registry, features: tuple[FeaturesStandIn, str], tmp_path
         webhook={"secret": SECRET},
         auth={"admin_token": ADMIN},
         features={"url": features[1], "poll_seconds": 0.05},
-        training={"time_budget": 5, "max_trials": 2, "families": ["linear"]},
-        gate={"bootstrap_resamples": 300},
-        cooldown_seconds=0,
+        policy=write_policy(tmp_path / "policy.yaml"),
     )

@@ -9,9 +9,11 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 from driftloop_controller.app import create_app
 from driftloop_controller.settings import ControllerSettings
@@ -20,6 +22,17 @@ SECRET = "integration-secret"
 ADMIN = "integration-admin"
 KUBE_TOKEN = "service-account-token"
 FINISHED = ("succeeded", "failed", "cancelled")
+# A short search and a light bootstrap: what every job of these tests needs to finish promptly.
+FAST_RETRAIN: dict[str, Any] = {
+    "training": {"time_budget": 5, "max_trials": 2, "families": ["linear"]},
+    "gate": {"bootstrap": 300},
+}
+
+
+def write_policy(path: Path, **retrain: Any) -> str:
+    """A policy file (JSON is YAML) whose ``retrain`` block is FAST_RETRAIN with ``retrain``'s blocks over it."""
+    path.write_bytes(orjson.dumps({"retrain": {**FAST_RETRAIN, **retrain}}))
+    return str(path)
 
 
 @asynccontextmanager

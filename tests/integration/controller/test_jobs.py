@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import httpx
 import orjson
 import pytest
-from controller_harness import ADMIN, KUBE_TOKEN, SECRET, running, wait_for
+from controller_harness import ADMIN, KUBE_TOKEN, SECRET, running, wait_for, write_policy
 from standins import FeaturesStandIn, KubernetesStandIn
 
 from driftloop import webhook
+from driftloop.policy import TrainingPolicy
 from driftloop.registry import Registry
 from driftloop_controller.settings import ControllerSettings, RolloutSettings
 
@@ -117,7 +119,8 @@ async def test_killing_the_worker_mid_job_fails_the_job_and_leaves_the_registry(
     after_shift: tuple[object, object],
 ) -> None:  # fmt: skip
     features[0].datasets["credit"] = after_shift  # type: ignore[assignment]
-    settings.training.time_budget, settings.training.max_trials = 60, None  # long enough to be killed
+    long = {"time_budget": 60, "families": ["linear"]}  # long enough to be killed
+    settings.policy = write_policy(Path(settings.policy), training=long)
     async with running(settings) as client:
         job_id = await fire(client)
         await wait_for(client, job_id, lambda job: any("training in worker process" in line for line in job["log"]))
@@ -130,7 +133,9 @@ async def test_killing_the_worker_mid_job_fails_the_job_and_leaves_the_registry(
         assert registry.aliases("credit") == {"champion": 1}
 
         # The service survives: the next job gets a fresh worker.
-        settings.training.time_budget, settings.training.max_trials = 5, 2
+        client.app.state.controller.policy.retrain.training = TrainingPolicy(  # type: ignore[attr-defined]
+            time_budget=5, max_trials=2, families=["linear"]
+        )
         again = await wait_for(client, await fire(client, key="firing-2"))
         assert again["state"] == "succeeded"
         assert again["decision"]["outcome"] == "promoted"

@@ -16,7 +16,7 @@ from pathlib import Path
 import anyio
 import httpx
 import orjson
-from controller_harness import SECRET, running, wait_for
+from controller_harness import SECRET, running, wait_for, write_policy
 from integration_servers import free_port
 from standins import FeaturesStandIn
 
@@ -34,9 +34,10 @@ def start_controller(settings: ControllerSettings, port: int, log: Path) -> subp
         "DRIFTLOOP_WEBHOOK__SECRET": SECRET,
         "DRIFTLOOP_FEATURES__URL": settings.features.url,
         "DRIFTLOOP_FEATURES__POLL_SECONDS": "0.05",
-        "DRIFTLOOP_TRAINING__TIME_BUDGET": "120",  # still training when it is killed
-        "DRIFTLOOP_TRAINING__FAMILIES": '["linear"]',
-        "DRIFTLOOP_COOLDOWN_SECONDS": "0",
+        # Still training when it is killed.
+        "DRIFTLOOP_POLICY": write_policy(
+            log.with_name("policy.yaml"), training={"time_budget": 120, "families": ["linear"]}
+        ),
         "DRIFTLOOP_LOG__JSON_LOGS": "false",
     }
     with open(log, "wb") as output:

@@ -27,6 +27,7 @@ import pandas as pd
 from integration_servers import free_port
 
 from driftloop.datasets import make_credit
+from driftloop.policy import GatePolicy
 from driftloop.registry import CHAMPION, Registry
 from driftloop.store import count_rows, make_engine
 from driftloop.store.jobs import RUNNING, SUCCEEDED, JobStore, now
@@ -34,7 +35,6 @@ from driftloop.store.settings import StoreSettings
 from driftloop.train.config import TrainConfig
 from driftloop.train.run import train_model
 from driftloop_controller.gate import compare
-from driftloop_controller.settings import GateSettings
 
 RECORDS_PER_REQUEST = 5
 PHASE1_REQUESTS, PHASE2_REQUESTS, INVALID = 40, 60, 4
@@ -194,7 +194,7 @@ def _retrain_and_promote(registry: Registry, engine: Any) -> str:
     result = train_model(shifted, config=config, name="credit", registry=registry, trigger=f"retrain job {job.id}")
     assert result.bundle is not None
     holdout = pd.DataFrame(make_credit(800, seed=3, drift="concept"))
-    decision = compare(registry.resolve("credit", 1), result.bundle, holdout, GateSettings(bootstrap_resamples=200))
+    decision = compare(registry.resolve("credit", 1), result.bundle, holdout, GatePolicy(bootstrap=200))
     assert decision["promote"], decision["reasons"]  # after the concept shift the challenger must win
     registry.set_alias(
         "credit", CHAMPION, result.bundle.version, reason=f"retrain job {job.id}: {decision['reasons'][0]}"

@@ -2,7 +2,7 @@
 
 The API tests drive the real routes over ASGITransport with a controller whose job queue is not
 consumed, so that submitted jobs stay queued and the request-side rules (signature, idempotency,
-cooldown, coalescing, admin token) are tested without a training run racing them.
+coalescing, admin token) are tested without a training run racing them.
 """
 
 from __future__ import annotations
@@ -52,7 +52,6 @@ def settings(registry_path: Path, tmp_path: Path) -> ControllerSettings:
         store=StoreSettings(url=f"sqlite:///{tmp_path / 'store.db'}"),
         webhook=WebhookSecretSettings(secret=SECRET),
         auth=AuthSettings(admin_token=ADMIN),
-        cooldown_seconds=600,
         features={"url": "http://127.0.0.1:9"},  # never called: these tests do not run jobs
     )
 

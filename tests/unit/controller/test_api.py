@@ -1,4 +1,4 @@
-"""The request-side rules of the retrain-controller's API: signature, idempotency, cooldown, coalescing, admin."""
+"""The request-side rules of the retrain-controller's API: signature, idempotency, coalescing, change points, admin."""
 
 from __future__ import annotations
 
@@ -90,26 +90,62 @@ async def test_repeated_idempotency_key_gives_the_same_job(client: httpx.AsyncCl
 async def test_a_second_firing_while_a_job_is_active_is_coalesced(client: httpx.AsyncClient) -> None:
     first = await post_firing(client, key="f-1")
     second = await post_firing(client, {**FIRING, "firing_id": "f-2"}, key="f-2")
-    assert second.status_code == 200
+    assert second.status_code == 202  # accepted: the running job is working on it
     assert second.json()["job_id"] == first.json()["job_id"]
+    assert (second.json()["created"], second.json()["coalesced"]) == (False, True)
+    assert first.json()["coalesced"] is False
     assert len((await client.get("/v1/jobs")).json()["jobs"]) == 1
+    assert 'driftloop_controller_webhooks_total{answer="coalesced"}' in (await client.get("/metrics")).text
 
 
-async def test_cooldown_after_a_successful_retrain(client: httpx.AsyncClient, controller: Controller) -> None:
-    job = controller.jobs.create("credit", "drift:psi", {}, "earlier")
-    assert controller.jobs.transition(job.id, (states.QUEUED,), states.SUCCEEDED, finished_at=states.now())
+async def test_a_firing_while_a_job_runs_joins_it_never_a_429(
+    client: httpx.AsyncClient, controller: Controller
+) -> None:
+    running = controller.jobs.create("credit", "drift:feature-drift", {}, "earlier")
+    assert controller.jobs.transition(running.id, (states.QUEUED,), states.RUNNING, started_at=states.now())
     response = await post_firing(client)
-    assert response.status_code == 429
-    error = response.json()["error"]
-    assert error["code"] == "cooldown"
-    assert error["details"]["job"] == job.id
-    assert error["details"]["retry_after_seconds"] > 0
+    assert response.status_code == 202
+    assert response.json()["job_id"] == running.id
+    assert response.json()["coalesced"] is True
 
 
-async def test_failed_retrain_does_not_start_a_cooldown(client: httpx.AsyncClient, controller: Controller) -> None:
+@pytest.mark.parametrize("outcome", [states.SUCCEEDED, states.FAILED])
+async def test_a_firing_right_after_a_retrain_queues_a_new_job(
+    client: httpx.AsyncClient, controller: Controller, outcome: str
+) -> None:
+    # No wall-clock cooldown: a rejected (succeeded, not promoted) or failed retrain never blocks the next one.
     job = controller.jobs.create("credit", "drift:psi", {}, "earlier")
-    controller.jobs.transition(job.id, (states.QUEUED,), states.FAILED, finished_at=states.now())
-    assert (await post_firing(client)).status_code == 202
+    assert controller.jobs.transition(job.id, (states.QUEUED,), outcome, finished_at=states.now())
+    response = await post_firing(client)
+    assert response.status_code == 202
+    assert response.json()["created"] is True
+    assert response.json()["job_id"] != job.id
+
+
+async def test_a_change_point_is_kept_with_the_job(client: httpx.AsyncClient) -> None:
+    change = {"time": "2026-03-01T12:00:00+01:00", "labelled": 640}
+    response = await post_firing(client, {**FIRING, "change_point": change})
+    assert response.status_code == 202
+    assert response.json()["job"]["evidence"]["change_point"] == change
+
+
+@pytest.mark.parametrize(
+    ("change_point", "field"),
+    [
+        ({"labelled": 3}, "change_point.time"),
+        ({"time": "yesterday"}, "change_point.time"),
+        ({"time": "2026-03-01T12:00:00"}, "change_point.time"),  # no offset: which instant is it?
+        ({"time": "2026-03-01T12:00:00Z", "labelled": -1}, "change_point.labelled"),
+        ("2026-03-01T12:00:00Z", "change_point"),
+    ],
+)
+async def test_a_malformed_change_point_is_a_422_naming_the_field(
+    client: httpx.AsyncClient, change_point: object, field: str
+) -> None:
+    response = await post_firing(client, {**FIRING, "change_point": change_point})
+    assert response.status_code == 422
+    assert response.json()["error"]["details"]["field"] == field
+    assert (await client.get("/v1/jobs")).json()["jobs"] == []
 
 
 @pytest.mark.parametrize(

@@ -12,12 +12,12 @@ from sklearn.metrics import roc_auc_score
 
 from driftloop.datasets import make_credit
 from driftloop.errors import DataError
+from driftloop.policy import GatePolicy
 from driftloop.registry import Registry
 from driftloop.train.run import train_model
 from driftloop_controller.gate import _auc, compare
-from driftloop_controller.settings import GateSettings
 
-FAST = GateSettings(bootstrap_resamples=300)
+FAST = GatePolicy(bootstrap=300)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_a_challenger_trained_on_shuffled_labels_is_rejected(drifted_registry: R
 
 
 def test_a_margin_above_the_gain_rejects_a_better_challenger(drifted_registry: Registry, holdout: pd.DataFrame) -> None:
-    settings = GateSettings(bootstrap_resamples=300, margin=0.5)
+    settings = GatePolicy(bootstrap=300, margin=0.5)
     decision = compare(drifted_registry.resolve("credit", 1), drifted_registry.resolve("credit", 2), holdout, settings)
     assert not decision["promote"]
     assert decision["reasons"] == [
@@ -125,3 +125,29 @@ def test_regressors_are_compared_on_rmse_with_mae_as_guardrail(tmp_path: Path) -
     assert decision["guardrail"]["metric"] == "mae"
     assert not decision["guardrail"]["passed"]
     assert decision["outcome"] == "rejected"
+
+
+def test_after_a_concept_change_the_newest_post_change_labels_promote_a_challenger_that_learnt_it(
+    tmp_path: Path,
+) -> None:
+    """The holdout since_change hands out (the newest post-change labels) with the policy's default gate:
+    a challenger trained on the earlier post-change rows wins by a clear margin, one that learnt the old
+    concept again does not."""
+    registry = Registry(tmp_path / "registry")
+    train_model(pd.DataFrame(make_credit(1000, seed=1)), config=TINY, name="credit", registry=registry)
+    after = pd.DataFrame(make_credit(1500, seed=21, drift="concept"))
+    newest, earlier = after.iloc[-300:], after.iloc[:-300]
+    learnt = train_model(earlier, config=TINY, name="credit", registry=registry).bundle
+    old_again = train_model(pd.DataFrame(make_credit(1200, seed=22)), config=TINY, name="credit", registry=registry)
+    champion = registry.resolve("credit", 1)
+    assert learnt is not None
+    assert old_again.bundle is not None
+
+    clear = GatePolicy(margin=0.02)  # the default bootstrap (1,000) and confidence
+    promoted = compare(champion, learnt, newest, clear)
+    rejected = compare(champion, old_again.bundle, newest, clear)
+
+    assert promoted["outcome"] == "promoted", promoted["reasons"]
+    assert promoted["ci"][0] > 0.02
+    assert rejected["outcome"] == "rejected"
+    assert rejected["ci"][0] <= 0.02

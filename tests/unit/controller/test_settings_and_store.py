@@ -25,7 +25,7 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRIFTLOOP_ROLLOUT__ENABLED", "true")
     monkeypatch.setenv("DRIFTLOOP_ROLLOUT__NAMESPACE", "ml")
     monkeypatch.setenv("DRIFTLOOP_ROLLOUT__DEPLOYMENT", "scoring")
-    monkeypatch.setenv("DRIFTLOOP_GATE__MARGIN", "0.01")
+    monkeypatch.setenv("DRIFTLOOP_POLICY", "/etc/driftloop/policy.yaml")
     monkeypatch.setenv("DRIFTLOOP_STORE__URL", "sqlite:///x.db")
     settings = ControllerSettings()
     assert settings.port == 8083
@@ -36,7 +36,7 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "ml",
         "scoring",
     )
-    assert settings.gate.margin == 0.01
+    assert settings.policy == "/etc/driftloop/policy.yaml"
     assert settings.store.url == "sqlite:///x.db"
     assert not settings.azure_devops.configured
 

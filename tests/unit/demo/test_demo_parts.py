@@ -13,19 +13,25 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
 from driftloop.datasets import CATEGORICAL_COLUMNS, TARGET, make_credit
-from driftloop.demo.loop import LoopConfig, loop_environment, rules_yaml
+from driftloop.demo.loop import LoopConfig, loop_environment, policy_yaml
 from driftloop.demo.supervisor import Ports, ServiceFailed, ServiceSpec, Supervisor, service_specs
 from driftloop.demo.traffic import credit_records, roc_auc
-from driftloop.drift.rules import load_rules
+from driftloop.policy import load_policy
 
 
-def test_the_demo_rules_parse_and_retrain_on_a_performance_drop(tmp_path: Path) -> None:
-    path = tmp_path / "rules.yaml"
-    path.write_text(rules_yaml(LoopConfig(home=tmp_path, window=300, threshold=0.15)))
-    rules = load_rules(path)
-    assert rules.window.size == 300
-    retrain = [rule for rule in rules.rules if rule.action == "retrain"]
+def test_the_demo_policy_parses_and_retrains_on_a_performance_drop(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(policy_yaml(LoopConfig(home=tmp_path, window=300, threshold=0.15, retrain_budget=7, seed=3)))
+    policy = load_policy(path)
+    assert policy.window.size == 300
+    retrain = [rule for rule in policy.rules if rule.action == "retrain"]
     assert [(r.name, r.statistic, r.threshold) for r in retrain] == [("performance-drop", "performance_drop", 0.15)]
+    assert (policy.retrain.dataset.kind, policy.retrain.dataset.recent, policy.retrain.dataset.holdout) == (
+        "recent",
+        450,
+        150,
+    )
+    assert (policy.retrain.training.time_budget, policy.retrain.training.seed) == (7, 3)
 
 
 def test_services_are_wired_to_each_other_and_share_the_secret(tmp_path: Path) -> None:
@@ -34,6 +40,9 @@ def test_services_are_wired_to_each_other_and_share_the_secret(tmp_path: Path) -
     assert specs["forwarder"].env["DRIFTLOOP_WEBHOOK__URL"] == "http://127.0.0.1:9083/v1/retrain"
     assert specs["controller"].env["DRIFTLOOP_FEATURES__URL"] == "http://127.0.0.1:9081"
     assert specs["forwarder"].env["DRIFTLOOP_WEBHOOK__SECRET"] == specs["controller"].env["DRIFTLOOP_WEBHOOK__SECRET"]
+    # One policy file for what the forwarder watches and what the controller retrains with.
+    assert specs["forwarder"].env["DRIFTLOOP_POLICY"] == specs["controller"].env["DRIFTLOOP_POLICY"]
+    assert specs["controller"].env["DRIFTLOOP_POLICY"] == str(tmp_path.resolve() / "policy.yaml")
     stores = {s.env["DRIFTLOOP_STORE__URL"] for s in specs.values()}
     assert stores == {f"sqlite:///{tmp_path.resolve() / 'store.db'}"}
 

@@ -78,7 +78,7 @@ def test_source_only_still_holds_out_recent_labels(datasets: Datasets, labelled_
     assert manifest["quality"]["holdout_origin"] == "labelled"
 
 
-def test_without_labels_the_holdout_is_the_tail_of_the_source(
+def test_without_labels_the_holdout_is_a_seeded_stratified_draw_of_the_source(
     champion: tuple[Path, Path], empty_store: Engine, tmp_path: Path, gate: QualityGate, source_frame: pd.DataFrame
 ) -> None:
     registry, source = champion
@@ -87,8 +87,30 @@ def test_without_labels_the_holdout_is_the_tail_of_the_source(
     train, holdout = _frames(manifest)
 
     assert manifest["quality"]["holdout_origin"] == "source"
-    assert _rows(holdout) == _rows(source_frame.iloc[-300:])
-    assert _rows(train) == _rows(source_frame.iloc[:-300])
+    assert len(holdout) == 300
+    assert _rows(holdout) != _rows(source_frame.iloc[-300:])  # not the file's tail
+    assert sorted(_rows(train) + _rows(holdout)) == sorted(_rows(source_frame))
+    assert not set(_rows(train)) & set(_rows(holdout))
+    shares = source_frame[TARGET].value_counts(normalize=True)
+    assert holdout[TARGET].value_counts(normalize=True).sub(shares).abs().max() < 0.005  # stratified
+    # Seeded: the same request gives the same set, another seed another holdout.
+    assert _create(datasets, kind="source+recent", holdout_share=0.2)["id"] == manifest["id"]
+    reseeded = _frames(_create(datasets, kind="source+recent", holdout_share=0.2, seed=1))[1]
+    assert _rows(reseeded) != _rows(holdout)
+
+
+def test_too_few_labels_for_a_holdout_take_it_from_the_source(
+    champion: tuple[Path, Path], empty_store: Engine, tmp_path: Path, gate: QualityGate, labelled_frame: pd.DataFrame
+) -> None:
+    fill_store(empty_store, labelled_frame.iloc[:50])  # 10 would be held out: fewer than the gate's 20
+    registry, source = champion
+    datasets = Datasets(Registry(registry), empty_store, {"credit": source}, tmp_path / "sets", gate)
+    train, holdout = _frames(manifest := _create(datasets, kind="source+recent", holdout_share=0.2))
+
+    assert manifest["quality"]["holdout_origin"] == "source"
+    assert len(holdout) == 300  # a fifth of the source
+    assert len(train) == SOURCE_ROWS - 300 + 50  # every labelled record is trained on
+    assert _rows(train.iloc[-50:]) == _rows(labelled_frame.iloc[:50])
 
 
 def test_the_snapshot_is_immutable_and_named_by_its_hash(datasets: Datasets) -> None:

@@ -103,6 +103,16 @@ async def test_request_shape_errors_name_the_field(client: httpx.AsyncClient) ->
     assert response.status_code == 422
     assert "whole-number weight" in response.json()["error"]["details"][0]["reason"]
 
+    since = {"kind": "since_change", "since": "2026-03-01 12:00"}
+    response = await client.post("/v1/datasets", json={"model": "credit", "strategy": since})
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"] == "strategy.since"
+    assert "timezone" in response.json()["error"]["details"][0]["reason"]
+
+    response = await client.post("/v1/datasets", json={"model": "credit", "strategy": {"kind": "since_change"}})
+    assert response.status_code == 422
+    assert "needs 'since'" in response.json()["error"]["details"][0]["reason"]
+
 
 async def test_an_unknown_model_is_404(client: httpx.AsyncClient) -> None:
     response = await client.post("/v1/transform", json={"model": "nope", "records": [{}]})

@@ -439,3 +439,49 @@ def test_training_jobs_need_the_shared_claims(helm: Path) -> None:
     )
     assert result.returncode != 0
     assert "needs registry.persistence and datasets.persistence" in result.stderr
+
+
+def test_the_policy_is_one_configmap_the_forwarder_and_the_controller_read(
+    render: Render, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from driftloop.policy import parse_policy
+    from driftloop_controller.settings import ControllerSettings
+
+    operator = CHART / "ci" / "operator-values.yaml"
+    manifests = render(values_file=operator)
+    policy_map = one(manifests, "ConfigMap", f"{RELEASE}-driftloop-policy")
+    # What the services will parse is what the values said, validated by the same models.
+    policy = parse_policy(policy_map["data"]["policy.yaml"])
+    assert policy == parse_policy(yaml.safe_dump(yaml.safe_load(operator.read_text())["policy"]))
+    assert policy.retrain.training.time_budget == 120
+    assert [rule.name for rule in policy.rules] == ["performance-drop", "feature-drift"]
+
+    readers = {"telemetry-forwarder", "retrain-controller"}
+    for component in COMPONENTS:
+        deployment = one(manifests, "Deployment", name_of(component))
+        pod, env = deployment["spec"]["template"], {e["name"]: e.get("value") for e in container(deployment)["env"]}
+        mounts = {m["name"]: m for m in container(deployment)["volumeMounts"]}
+        if component not in readers:
+            assert "DRIFTLOOP_POLICY" not in env
+            assert "policy" not in mounts
+            continue
+        assert env["DRIFTLOOP_POLICY"] == "/etc/driftloop/policy/policy.yaml"
+        assert mounts["policy"] == {"name": "policy", "mountPath": "/etc/driftloop/policy", "readOnly": True}
+        [volume] = [v for v in pod["spec"]["volumes"] if v["name"] == "policy"]
+        assert volume["configMap"]["name"] == policy_map["metadata"]["name"]
+        assert pod["metadata"]["annotations"]["checksum/policy"]  # a new policy rolls the pods that read it
+
+    # The controller's settings read the rendered variable; the file it names parses as above.
+    controller = container(one(manifests, "Deployment", name_of("retrain-controller")))
+    monkeypatch.setenv(
+        "DRIFTLOOP_POLICY", next(e["value"] for e in controller["env"] if e["name"] == "DRIFTLOOP_POLICY")
+    )
+    assert ControllerSettings().policy == "/etc/driftloop/policy/policy.yaml"
+
+
+def test_without_a_policy_nothing_is_mounted_and_the_packaged_defaults_apply(render: Render) -> None:
+    manifests = render()
+    assert not find(manifests, "ConfigMap", f"{RELEASE}-driftloop-policy")
+    for deployment in find(manifests, "Deployment"):
+        assert "DRIFTLOOP_POLICY" not in {e["name"] for e in container(deployment)["env"]}
+        assert "checksum/policy" not in deployment["spec"]["template"]["metadata"]["annotations"]

@@ -1,5 +1,10 @@
 """Materialising training sets: source data plus labelled production records, held-out recent records,
-an immutable Parquet snapshot named by its sha256, and the quality gate."""
+an immutable Parquet snapshot named by its sha256, and the quality gate.
+
+Holdouts are taken from the newest labelled records (the data the challenger will face); where
+there are too few, from the source data by a seeded, stratified random draw, never the tail of
+the file (a file sorted by the target would put one class in the holdout and none in training).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,15 @@ import os
 import shutil
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
+from sklearn.model_selection import train_test_split
 from sqlalchemy import Engine
 
 from driftloop.contract import DataContract
@@ -24,6 +31,7 @@ from driftloop.errors import InvalidInputError, NotFoundError
 from driftloop.registry import Registry
 from driftloop.store.queries import labelled_predictions
 from driftloop.train.dataset import load_table
+from driftloop.trainingset import SINCE_CHANGE
 from driftloop_features import quality
 from driftloop_features.strategy import DatasetRequest, QualityGate, Strategy
 
@@ -39,10 +47,17 @@ class QualityGateError(InvalidInputError):
 @dataclass
 class Parts:
     source: pd.DataFrame
+    """Source rows trained on (weight 1)."""
     recent: pd.DataFrame
+    """Labelled records trained on (since_change: the post-change ones)."""
     holdout: pd.DataFrame
     holdout_origin: str
+    """labelled / since_change: the newest (post-change) labelled records; source / random: a seeded draw."""
     labelled: int
+    older: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """since_change's floor fill: pre-change labelled records, then source rows (weight ``older_weight``)."""
+    counts: dict[str, int] = field(default_factory=dict)
+    """Row counts particular to the strategy, for the quality report."""
 
 
 class Datasets:
@@ -64,16 +79,16 @@ class Datasets:
         """Materialise a set; QualityGateError (with the manifest of the refused set) when it fails the gate."""
         bundle = self.registry.resolve(request.model)
         contract, strategy, gate = bundle.contract, request.strategy or self.strategy, request.gate or self.gate
-        parts = self._parts(request.model, contract, strategy)
+        parts = self._parts(request.model, contract, strategy, gate)
         columns = [*contract.column_names, contract.target]
         missing_columns = [c for c in columns if c not in parts.source.columns] if len(parts.source) else []
 
-        pieces = {"source": parts.source, "recent": parts.recent, "holdout": parts.holdout}
+        pieces = {"source": parts.source, "recent": parts.recent, "older": parts.older, "holdout": parts.holdout}
         checked, schema = _conform(pieces, contract)
         schema["missing_columns"] = missing_columns
-        training_rows = [p for p in (checked["source"], checked["recent"]) if len(p)]
+        training_rows = [checked[p] for p in ("source", "recent", "older") if len(checked[p])]
         duplicates = int(pd.concat(training_rows).duplicated().sum()) if training_rows else 0
-        train = _training_set(checked["source"], checked["recent"], strategy)
+        train = _training_set(checked["source"], checked["recent"], checked["older"], strategy)
         holdout = checked["holdout"].reset_index(drop=True)
 
         rows = {
@@ -81,6 +96,7 @@ class Datasets:
             "labelled": parts.labelled,
             "recent": len(parts.recent),
             "dropped": schema["violating_rows"],
+            **parts.counts,
         }
         report = quality.report(train, holdout, contract, rows=rows, schema=schema, duplicates=duplicates)
         report["holdout_origin"] = parts.holdout_origin
@@ -94,7 +110,7 @@ class Datasets:
             "model": request.model,
             "champion_version": bundle.version,
             "state": "failed" if reasons else "ready",
-            "strategy": strategy.model_dump(),
+            "strategy": strategy.model_dump(mode="json"),
             "sha256": digest,
             "rows": {"train": len(train), "holdout": len(holdout)},
             "quality": report,
@@ -120,20 +136,67 @@ class Datasets:
         manifest: dict[str, Any] = orjson.loads(path.read_bytes())
         return manifest
 
-    def _parts(self, model: str, contract: DataContract, strategy: Strategy) -> Parts:
-        labelled = _labelled_frame(labelled_predictions(self.engine, model), contract)
+    def _parts(self, model: str, contract: DataContract, strategy: Strategy, gate: QualityGate) -> Parts:
+        labelled, times = _labelled_frame(labelled_predictions(self.engine, model), contract)
+        if strategy.kind == SINCE_CHANGE:
+            return self._since_change(model, contract, strategy, gate, labelled, times)
         source = self._source(model) if strategy.kind != "recent" else pd.DataFrame()
-        if labelled.empty:
-            # No production labels yet: hold out the tail of the source instead, and say so.
-            size = strategy.holdout or round(strategy.holdout_share * len(source))
-            cut = max(len(source) - size, 0)
-            return Parts(source.iloc[:cut], labelled, source.iloc[cut:], "source", 0)
         size = min(strategy.holdout or round(strategy.holdout_share * len(labelled)), len(labelled))
+        trained_labels = labelled if strategy.kind != "source" else labelled.iloc[0:0]
+        if len(source) and size < gate.min_holdout_rows:
+            # No production labels, or too few to judge a challenger on: a seeded, stratified draw of source
+            # rows (never the file's tail, which a file sorted by class fills with one class), and say so.
+            kept, holdout = _random_holdout(
+                source, contract, strategy.holdout or round(strategy.holdout_share * len(source)), strategy.seed
+            )
+            recent = trained_labels.iloc[-strategy.recent :] if strategy.recent else trained_labels
+            return Parts(kept, recent, holdout, "source", len(labelled))
         holdout, earlier = labelled.iloc[len(labelled) - size :], labelled.iloc[: len(labelled) - size]
         recent = earlier.iloc[-strategy.recent :] if strategy.recent else earlier
         if strategy.kind == "source":
             recent = recent.iloc[0:0]
         return Parts(source, recent, holdout, "labelled", len(labelled))
+
+    def _since_change(
+        self,
+        model: str,
+        contract: DataContract,
+        strategy: Strategy,
+        gate: QualityGate,
+        labelled: pd.DataFrame,
+        times: pd.Series,
+    ) -> Parts:
+        """Train on what the model will face after the change; the floor fill is older rows, weighted down."""
+        assert strategy.since is not None  # the strategy's validator requires it for this kind
+        after = (times >= pd.Timestamp(strategy.since).tz_convert("UTC")).to_numpy()
+        post, before = labelled[after], labelled[~after]
+        size = max(strategy.holdout or round(strategy.holdout_share * len(post)), gate.min_holdout_rows)
+        enough = len(post) >= 2 * size  # as many post-change rows to learn from as to judge on
+        train_post, holdout = (post.iloc[:-size], post.iloc[-size:]) if enough else (post, post.iloc[0:0])
+        # Without a post-change holdout, the drawn holdout comes out of the floor too.
+        missing = max(strategy.min_rows + (0 if enough else size) - len(train_post), 0)
+        fill_labelled = before.iloc[len(before) - min(missing, len(before)) :]
+        missing -= len(fill_labelled)
+        fill_source = pd.DataFrame()
+        if missing and model in self.sources:
+            source = self._source(model)
+            # A seeded draw rather than the file's last rows: the order of a file says nothing about time.
+            fill_source = source.sample(n=min(missing, len(source)), random_state=strategy.seed).sort_index()
+        older = pd.concat([p for p in (fill_labelled, fill_source) if len(p)] or [labelled.iloc[0:0]])
+        origin = "since_change"
+        if not enough:
+            # Too few post-change labels to hold the newest out: a seeded, stratified draw of the whole set.
+            pool = pd.concat([train_post.assign(_older=False), older.assign(_older=True)], ignore_index=True)
+            kept, holdout = _random_holdout(pool, contract, size, strategy.seed)
+            train_post = kept[~kept["_older"]].drop(columns="_older")
+            older = kept[kept["_older"]].drop(columns="_older")
+            holdout, origin = holdout.drop(columns="_older"), "random"
+        counts = {
+            "since_change": len(post),
+            "fill_labelled": len(fill_labelled),
+            "fill_source": len(fill_source),
+        }
+        return Parts(pd.DataFrame(), train_post, holdout, origin, len(labelled), older, counts)
 
     def _source(self, model: str) -> pd.DataFrame:
         path = self.sources.get(model)
@@ -202,15 +265,16 @@ def _conform(pieces: dict[str, pd.DataFrame], contract: DataContract) -> tuple[d
     return checked, schema
 
 
-def _labelled_frame(rows: list[dict[str, Any]], contract: DataContract) -> pd.DataFrame:
-    """Labelled records, oldest first, one row per prediction (its latest label wins)."""
+def _labelled_frame(rows: list[dict[str, Any]], contract: DataContract) -> tuple[pd.DataFrame, pd.Series]:
+    """Labelled records, oldest first, one row per prediction (its latest label wins); and their event times (UTC)."""
     if not rows:
-        return pd.DataFrame()
+        return pd.DataFrame(), pd.Series(dtype="datetime64[ns, UTC]")
     meta = pd.DataFrame(
         {
             "event_id": [r["event_id"] for r in rows],
             "record_index": [r["record_index"] for r in rows],
-            "time": [r["time"] for r in rows],
+            # The stored per-record time; a store without time zones (SQLite) holds UTC.
+            "time": pd.to_datetime([r["time"] for r in rows], utc=True),
             "feedback_time": [r["feedback_time"] for r in rows],
         }
     )
@@ -218,12 +282,37 @@ def _labelled_frame(rows: list[dict[str, Any]], contract: DataContract) -> pd.Da
     records[contract.target] = [r["actual"] for r in rows]
     frame = pd.concat([meta, records], axis=1)
     frame = frame.sort_values(["time", "record_index", "feedback_time"], kind="stable")
-    frame = frame.drop_duplicates(["event_id", "record_index"], keep="last")
-    return frame.drop(columns=["event_id", "record_index", "time", "feedback_time"]).reset_index(drop=True)
+    frame = frame.drop_duplicates(["event_id", "record_index"], keep="last").reset_index(drop=True)
+    times = frame["time"]
+    return frame.drop(columns=["event_id", "record_index", "time", "feedback_time"]), times
 
 
-def _training_set(source: pd.DataFrame, recent: pd.DataFrame, strategy: Strategy) -> pd.DataFrame:
-    if strategy.kind == "source+recent" and strategy.weighting == "column":
+def _random_holdout(
+    frame: pd.DataFrame, contract: DataContract, size: int, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``frame`` split into (kept, held out ``size`` rows): seeded, stratified by class where every class
+    can give a row to both sides; both in the frame's order, so the same seed gives the same bytes."""
+    size = min(size, len(frame) - 1)
+    if size < 1:
+        return frame, frame.iloc[0:0]
+    stratify = None
+    if contract.task.is_classification and contract.target in frame.columns:
+        labels = frame[contract.target].astype(str)
+        classes = labels.nunique()
+        if labels.value_counts().min() >= 2 and classes <= size <= len(frame) - classes:
+            stratify = labels.to_numpy()
+    kept, held = train_test_split(np.arange(len(frame)), test_size=size, random_state=seed, stratify=stratify)
+    return frame.iloc[np.sort(kept)], frame.iloc[np.sort(held)]
+
+
+def _training_set(source: pd.DataFrame, recent: pd.DataFrame, older: pd.DataFrame, strategy: Strategy) -> pd.DataFrame:
+    if strategy.kind == SINCE_CHANGE:
+        # The floor fill teaches the old concept: it is marked by a lower weight (train/ honours the column).
+        if len(older) and strategy.older_weight < 1:
+            older = older.assign(**{strategy.weight_column: float(strategy.older_weight)})
+            recent = recent.assign(**{strategy.weight_column: 1.0})
+        source, recent = older, recent
+    elif strategy.kind == "source+recent" and strategy.weighting == "column":
         source = source.assign(**{strategy.weight_column: 1.0})
         recent = recent.assign(**{strategy.weight_column: float(strategy.weight)})
     elif strategy.kind == "source+recent" and strategy.weight > 1:

@@ -92,10 +92,19 @@ def create_app(settings: ControllerSettings | None = None) -> FastAPI:
 
     @app.post("/v1/retrain", status_code=202)
     async def retrain(request: Request, controller: ControllerDep) -> JSONResponse:
-        job, created = controller.submit(await request.body(), request.headers)
-        WEBHOOKS.labels("queued" if created else "existing").inc()
-        body = {"job_id": job.id, "state": job.state, "created": created, "job": job.to_dict()}
-        return JSONResponse(body, status_code=202 if created else 200)
+        submitted = controller.submit(await request.body(), request.headers)
+        job = submitted.job
+        answer = "queued" if submitted.created else "coalesced" if submitted.coalesced else "existing"
+        WEBHOOKS.labels(answer).inc()
+        body = {
+            "job_id": job.id,
+            "state": job.state,
+            "created": submitted.created,
+            "coalesced": submitted.coalesced,
+            "job": job.to_dict(),
+        }
+        # Accepted (202) whenever a job is working on it, new or joined; 200 for a repeated idempotency key.
+        return JSONResponse(body, status_code=200 if not (submitted.created or submitted.coalesced) else 202)
 
     @app.get("/v1/jobs")
     async def list_jobs(controller: ControllerDep, model: str | None = None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from datetime import UTC, timedelta
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -18,11 +18,13 @@ from sqlalchemy.exc import IntegrityError
 
 from driftloop import webhook
 from driftloop.errors import InvalidInputError, NotFoundError
+from driftloop.policy import Policy, load_policy
 from driftloop.registry import CHAMPION, Registry
 from driftloop.store import jobs as states
 from driftloop.store.jobs import JobStore, RetrainJob
-from driftloop_controller.errors import CooldownError, JobFinishedError
+from driftloop_controller.errors import JobFinishedError
 from driftloop_controller.job import JobRunner
+from driftloop_controller.retrain_request import dataset_plan
 from driftloop_controller.rollout import roll_out
 from driftloop_controller.settings import ControllerSettings
 from driftloop_controller.training import TrainingWorker
@@ -32,15 +34,26 @@ logger = logging.getLogger(__name__)
 MAX_KEY = 200  # retrain_jobs.idempotency_key
 
 
+@dataclass(frozen=True)
+class Submitted:
+    job: RetrainJob
+    created: bool
+    """A new job was queued for this request."""
+    coalesced: bool
+    """The request joined the model's queued or running job."""
+
+
 class Controller:
     """Use as ``async with Controller(settings, engine) as controller``."""
 
-    def __init__(self, settings: ControllerSettings, engine: Engine) -> None:
+    def __init__(self, settings: ControllerSettings, engine: Engine, policy: Policy | None = None) -> None:
         self.settings = settings
+        # Read now: a wrong policy file stops the controller at start, naming the field.
+        self.policy = policy or load_policy(settings.policy)
         self.registry = Registry(settings.registry.path)
         self.jobs = JobStore(engine)
         self.worker = TrainingWorker()
-        self.runner = JobRunner(settings, self.registry, self.jobs, self.worker)
+        self.runner = JobRunner(settings, self.policy.retrain, self.registry, self.jobs, self.worker)
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.current_job: str | None = None
@@ -62,11 +75,12 @@ class Controller:
 
     # -- requests ------------------------------------------------------------------------
 
-    def submit(self, body: bytes, headers: Mapping[str, str]) -> tuple[RetrainJob, bool]:
-        """A (verified) retrain request to a job; ``True`` when a new job was queued.
+    def submit(self, body: bytes, headers: Mapping[str, str]) -> Submitted:
+        """A (verified) retrain request to a job: a new one, or the one it joins.
 
-        A repeated idempotency key gets its job back, and so does a request for a model whose
-        job is already queued or running (coalesced), instead of a second job. With a secret the
+        A repeated idempotency key gets its job back, and a request for a model whose job is
+        already queued or running joins that job (coalesced) instead of making a second one:
+        there is no cooldown, so nothing is refused for coming soon after a retrain. With a secret the
         signature covers the key, and a request signed without one is keyed by its signature, so
         a captured request replayed with another key, or sent twice, never makes a second job.
         """
@@ -80,12 +94,13 @@ class Controller:
         request = _parse(body)
         model = request["model"]
         if key is not None and (existing := self.jobs.by_idempotency_key(key)) is not None:
-            return existing, False
+            return Submitted(existing, created=False, coalesced=False)
         if model not in self.registry.models():
             raise NotFoundError(f"model {model!r} is not in the registry: train it first", details={"field": "model"})
+        dataset_plan(self.policy.retrain, request)  # a malformed change point is a 422 now, not a failed job
         if (active := self.jobs.active(model)) is not None:
-            return active, False
-        self._check_cooldown(model)
+            logger.info("retrain request for %s joins job %s (%s)", model, active.id, active.state)
+            return Submitted(active, created=False, coalesced=True)
         trigger = str(request.get("trigger") or "webhook")[:200]
         try:
             job = self.jobs.create(model, trigger, request, key)
@@ -93,10 +108,10 @@ class Controller:
             existing = self.jobs.by_idempotency_key(key) if key else None
             if existing is None:
                 raise
-            return existing, False
+            return Submitted(existing, created=False, coalesced=False)
         self._queue.put_nowait(job.id)
         logger.info("queued retrain job %s for %s (%s)", job.id, model, trigger)
-        return job, True
+        return Submitted(job, created=True, coalesced=False)
 
     def job(self, job_id: str) -> RetrainJob:
         job = self.jobs.get(job_id)
@@ -168,20 +183,6 @@ class Controller:
                 logger.exception("retrain job %s crashed", job_id)
             finally:
                 self.current_job = None
-
-    def _check_cooldown(self, model: str) -> None:
-        cooldown = self.settings.cooldown_seconds
-        last = self.jobs.last_finished(model)
-        if not cooldown or last is None or last.finished_at is None:
-            return
-        finished = last.finished_at if last.finished_at.tzinfo else last.finished_at.replace(tzinfo=UTC)
-        wait = finished + timedelta(seconds=cooldown) - states.now()
-        if wait.total_seconds() > 0:
-            raise CooldownError(
-                f"model {model!r} was retrained by job {last.id} less than {cooldown:.0f}s ago "
-                f"(DRIFTLOOP_COOLDOWN_SECONDS): try again in {wait.total_seconds():.0f}s",
-                details={"job": last.id, "retry_after_seconds": round(wait.total_seconds())},
-            )
 
 
 def _check_key(key: str) -> None:

@@ -5,13 +5,6 @@ from __future__ import annotations
 from driftloop.errors import ConflictError, DriftloopError
 
 
-class CooldownError(DriftloopError):
-    """A retrain asked for too soon after the model's last one."""
-
-    status_code = 429
-    code = "cooldown"
-
-
 class JobFinishedError(ConflictError):
     code = "job_finished"
 

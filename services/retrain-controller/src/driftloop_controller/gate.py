@@ -20,10 +20,10 @@ from scipy.stats import rankdata
 
 from driftloop.contract import DataContract, Task
 from driftloop.errors import DataError
+from driftloop.policy import GatePolicy
 from driftloop.registry import Bundle
 from driftloop.train.frame import encode_target
 from driftloop.train.parity import onnx_output, onnx_session
-from driftloop_controller.settings import GateSettings
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
@@ -88,7 +88,7 @@ def model_output(bundle: Bundle, holdout: pd.DataFrame, labels: list[Any] | None
 
 
 def compare(
-    champion: Bundle, challenger: Bundle, holdout: pd.DataFrame, settings: GateSettings, *, seed: int = 0
+    champion: Bundle, challenger: Bundle, holdout: pd.DataFrame, policy: GatePolicy, *, seed: int = 0
 ) -> dict[str, Any]:
     """The decision and its evidence, as JSON-ready data (``promote`` says what to do)."""
     contract: DataContract = challenger.contract
@@ -112,27 +112,27 @@ def compare(
 
     everything = np.arange(len(y))
     rng = np.random.default_rng(seed)
-    resampled = np.array([gain(rng.integers(0, len(y), len(y))) for _ in range(settings.bootstrap_resamples)])
+    resampled = np.array([gain(rng.integers(0, len(y), len(y))) for _ in range(policy.bootstrap)])
     resampled = resampled[np.isfinite(resampled)]  # a resample with one class has no AUC
-    if len(resampled) < settings.bootstrap_resamples // 2:
+    if len(resampled) < policy.bootstrap // 2:
         raise DataError(
             f"the holdout's {len(y)} rows cannot tell the models apart on {primary.name} "
             "(e.g. every label is the same class): the challenger was not promoted",
             details={"column": contract.target},
         )
-    alpha = (1.0 - settings.confidence) / 2.0
+    alpha = (1.0 - policy.confidence) / 2.0
     low, high = (float(np.quantile(resampled, q)) for q in (alpha, 1.0 - alpha))
 
     champion_guard = guardrail.function(y, champion_out)
     challenger_guard = guardrail.function(y, challenger_out)
-    allowed = champion_guard * (1.0 + settings.guardrail_tolerance)
+    allowed = champion_guard * (1.0 + policy.guardrail)
     guard_ok = challenger_guard <= allowed
 
     reasons = []
-    if low <= settings.margin:
+    if low <= policy.margin:
         reasons.append(
-            f"the {settings.confidence:.0%} CI of the {primary.name} gain is [{low:.4f}, {high:.4f}]: "
-            f"its lower bound does not exceed the margin {settings.margin}"
+            f"the {policy.confidence:.0%} CI of the {primary.name} gain is [{low:.4f}, {high:.4f}]: "
+            f"its lower bound does not exceed the margin {policy.margin}"
         )
     if not guard_ok:
         reasons.append(
@@ -142,8 +142,8 @@ def compare(
     promote = not reasons
     if promote:
         reasons.append(
-            f"{primary.name} gain {gain(everything):+.4f}, {settings.confidence:.0%} CI [{low:.4f}, {high:.4f}] "
-            f"above the margin {settings.margin}; {guardrail.name} within tolerance"
+            f"{primary.name} gain {gain(everything):+.4f}, {policy.confidence:.0%} CI [{low:.4f}, {high:.4f}] "
+            f"above the margin {policy.margin}; {guardrail.name} within tolerance"
         )
     return {
         "promote": promote,
@@ -158,14 +158,14 @@ def compare(
         "challenger_score": primary.function(y, challenger_out),
         "gain": gain(everything),
         "ci": [low, high],
-        "confidence": settings.confidence,
+        "confidence": policy.confidence,
         "resamples": len(resampled),
-        "margin": settings.margin,
+        "margin": policy.margin,
         "guardrail": {
             "metric": guardrail.name,
             "champion": champion_guard,
             "challenger": challenger_guard,
-            "tolerance": settings.guardrail_tolerance,
+            "tolerance": policy.guardrail,
             "passed": bool(guard_ok),
         },
     }

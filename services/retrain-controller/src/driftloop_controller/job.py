@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from driftloop.errors import DriftloopError
+from driftloop.policy import RetrainPolicy
 from driftloop.registry import CHAMPION, Registry
 from driftloop.store import jobs as states
 from driftloop.store.jobs import JobStore, RetrainJob
@@ -21,6 +22,7 @@ from driftloop_controller.features_client import FeaturesClient
 from driftloop_controller.gate import compare
 from driftloop_controller.kubernetes_training import KubernetesTrainer, TrainingJobSpec, job_name
 from driftloop_controller.metrics import JOBS, STEP_SECONDS
+from driftloop_controller.retrain_request import dataset_plan
 from driftloop_controller.rollout import roll_out
 from driftloop_controller.settings import ControllerSettings
 from driftloop_controller.training import TrainingWorker
@@ -35,9 +37,15 @@ class JobCancelled(Exception):
 
 class JobRunner:
     def __init__(
-        self, settings: ControllerSettings, registry: Registry, jobs: JobStore, worker: TrainingWorker
+        self,
+        settings: ControllerSettings,
+        policy: RetrainPolicy,
+        registry: Registry,
+        jobs: JobStore,
+        worker: TrainingWorker,
     ) -> None:
         self.settings = settings
+        self.policy = policy
         self.registry = registry
         self.jobs = jobs
         self.worker = worker
@@ -72,14 +80,20 @@ class JobRunner:
         champion = self.registry.resolve(model, CHAMPION)
         self._log(job.id, f"retraining {model} (champion: version {champion.version}) for {job.trigger}")
 
+        plan = dataset_plan(self.policy, job.evidence)
+        self._log(job.id, f"training set: {plan.describe()}")
         with STEP_SECONDS.labels("dataset").time():
             async with FeaturesClient(self.settings.features) as features:
-                dataset = await features.materialise(model, **self.settings.features.dataset_request)
+                dataset = await features.materialise(model, **plan.body)
         self._check_cancelled(job.id)
         self.jobs.update(job.id, dataset_id=dataset.id)
-        self._log(job.id, f"dataset {dataset.id} ready: {dataset.rows} rows, sha256 {dataset.sha256[:12]}")
+        origin = dataset.quality.get("holdout_origin")
+        self._log(
+            job.id,
+            f"dataset {dataset.id} ready: {dataset.rows} rows (holdout from {origin}), sha256 {dataset.sha256[:12]}",
+        )
 
-        training = self.settings.training
+        training = self.policy.training
         # The challenger keeps the champion's derived features (docs/features.md): same inputs, same graph shape.
         derived = champion.document("lineage").get("parameters", {}).get("derived") or []
         config = TrainConfig(
@@ -109,9 +123,14 @@ class JobRunner:
         with STEP_SECONDS.labels("gate").time():
             holdout = await asyncio.to_thread(load_table, dataset.holdout_path)
             decision = await asyncio.to_thread(
-                compare, champion, challenger, holdout, self.settings.gate, seed=training.seed
+                compare, champion, challenger, holdout, self.policy.gate, seed=training.seed
             )
-        decision["dataset"] = {"id": dataset.id, "sha256": dataset.sha256, "quality": dataset.quality}
+        decision["dataset"] = {
+            "id": dataset.id,
+            "sha256": dataset.sha256,
+            "strategy": plan.body["strategy"],
+            "quality": dataset.quality,
+        }
         self._log(job.id, f"gate: {decision['outcome']}: {'; '.join(decision['reasons'])}")
         self._check_cancelled(job.id)
         if decision["promote"]:
@@ -128,7 +147,7 @@ class JobRunner:
 
     async def _train_in_process(self, job: RetrainJob, request: TrainRequest) -> int:
         pid = await self.worker.start()
-        self._log(job.id, f"training in worker process {pid} (time budget {self.settings.training.time_budget:g}s)")
+        self._log(job.id, f"training in worker process {pid} (time budget {self.policy.training.time_budget:g}s)")
         with STEP_SECONDS.labels("train").time():
             outcome = await self.worker.train(request)
         self.jobs.update(job.id, challenger_version=outcome.version)

@@ -17,6 +17,6 @@ STEP_SECONDS = Histogram(
 )
 WEBHOOKS = Counter(
     "driftloop_controller_webhooks_total",
-    "Retrain requests by answer (queued, existing, or the error code).",
+    "Retrain requests by answer (queued, coalesced into a running job, existing, or the error code).",
     ["answer"],
 )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, Field
 
 from driftloop.settings import ServiceSettings
@@ -38,38 +36,12 @@ class DashboardSettings(BaseModel):
 class FeaturesSettings(BaseModel):
     url: str = "http://127.0.0.1:8081"
     """The feature-engineering service that materialises training sets."""
-    dataset_request: dict[str, Any] = Field(default_factory=dict)
-    """More fields of the dataset request, e.g. ``{"strategy": {"kind": "recent"}}`` (JSON)."""
     timeout_seconds: float = Field(default=30.0, gt=0)
     """Seconds per HTTP call to it."""
     dataset_timeout_seconds: float = Field(default=600.0, gt=0)
     """How long a job waits for its dataset to be ready."""
     poll_seconds: float = Field(default=0.5, gt=0)
     """Interval between two looks at a dataset that is still being built."""
-
-
-class TrainingSettings(BaseModel):
-    time_budget: float = Field(default=60.0, gt=0)
-    """Seconds of search per retrain (the sweep's time budget)."""
-    max_trials: int | None = Field(default=None, ge=1)
-    """Upper bound on trials per retrain."""
-    families: list[str] | None = None
-    """Estimator families to search (default: all)."""
-    seed: int = 0
-    """Seed of the sweep and of the bootstrap."""
-
-
-class GateSettings(BaseModel):
-    """The promotion gate: challenger vs champion on the same holdout."""
-
-    margin: float = 0.0
-    """The challenger is promoted only if the lower bound of the CI of its gain exceeds this."""
-    bootstrap_resamples: int = Field(default=1000, ge=100)
-    """Paired bootstrap resamples of the holdout."""
-    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
-    """Confidence level of the interval."""
-    guardrail_tolerance: float = Field(default=0.02, ge=0.0)
-    """How much worse the guardrail metric (log loss / MAE, relative) may get."""
 
 
 class RolloutSettings(BaseModel):
@@ -102,12 +74,9 @@ class ControllerSettings(ServiceSettings):
     """Where training sets come from."""
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     """The read-only dashboard's token."""
-    training: TrainingSettings = Field(default_factory=TrainingSettings)
-    """How long and what to search when retraining."""
-    gate: GateSettings = Field(default_factory=GateSettings)
-    """When a challenger replaces the champion."""
-    cooldown_seconds: float = Field(default=600.0, ge=0)
-    """Least time between the end of a successful retrain of a model and the next one."""
+    policy: str = ""
+    """Path of the policy YAML (DRIFTLOOP_POLICY, docs/policy.md): its ``retrain`` block says which training
+    set, how long to search and when to promote; empty: the packaged defaults."""
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
     """Kubernetes rolling update after a promotion."""
     azure_devops: AzureDevOpsSettings = Field(default_factory=AzureDevOpsSettings)

@@ -27,6 +27,7 @@ from driftloop.demo.watch import JobWatcher, StoreWatcher
 from driftloop.registry import Registry
 
 POLL_EVERY_S = 0.5
+POLICY_FILE = "policy.yaml"
 FINISHED = ("succeeded", "failed", "cancelled")
 
 
@@ -70,8 +71,9 @@ class LoopOutcome:
     """Model versions of the answers from the first one by the new champion on (zero-downtime swap)."""
 
 
-def rules_yaml(config: LoopConfig) -> str:
-    """Drift rules sized for the demo: small count windows, a retrain on a clear performance drop."""
+def policy_yaml(config: LoopConfig) -> str:
+    """The demo's policy (docs/policy.md): small count windows, a retrain on a clear performance drop,
+    trained on the recent labelled traffic (the drift is a concept drift), a short search."""
     return f"""\
 window: {{by: count, size: {config.window}}}
 detection: {{min_samples: 100, min_labelled: {config.window // 2}}}
@@ -79,41 +81,40 @@ rules:
   - {{name: feature-drift, statistic: drift, columns: {{share: 0.3}}, consecutive: 2, cooldown: 10m, action: alert}}
   - {{name: performance-drop, statistic: performance_drop, threshold: {config.threshold},
      consecutive: 2, cooldown: 10m, action: retrain}}
+retrain:
+  dataset: {{kind: recent, recent: {config.recent}, holdout: {config.holdout}}}
+  training: {{time_budget: {config.retrain_budget}, seed: {config.seed}}}
 """
 
 
 def loop_environment(config: LoopConfig, secret: str) -> dict[str, dict[str, str]]:
     """Per-service settings the loop needs on top of the shared home."""
     home = config.home.resolve()
-    rules = home / "rules.yaml"
-    strategy = {"strategy": {"kind": "recent", "recent": config.recent, "holdout": config.holdout}}
+    policy = str(home / POLICY_FILE)
     return {
         "scoring": {"DRIFTLOOP_REGISTRY__POLL_INTERVAL_S": "0.5"},
         "features": {"DRIFTLOOP_FEATURES__SOURCES": json.dumps({MODEL: str(home / "credit.csv")})},
         "forwarder": {
             "DRIFTLOOP_DRIFT__ENABLED": "true",
-            "DRIFTLOOP_DRIFT__RULES": str(rules),
+            "DRIFTLOOP_POLICY": policy,
             "DRIFTLOOP_DRIFT__RETRAIN_POLL_S": "1",
             "DRIFTLOOP_WEBHOOK__SECRET": secret,
         },
         "controller": {
             "DRIFTLOOP_WEBHOOK__SECRET": secret,
-            "DRIFTLOOP_COOLDOWN_SECONDS": "60",
-            "DRIFTLOOP_TRAINING__TIME_BUDGET": str(config.retrain_budget),
-            "DRIFTLOOP_TRAINING__SEED": str(config.seed),
-            "DRIFTLOOP_FEATURES__DATASET_REQUEST": json.dumps(strategy),
+            "DRIFTLOOP_POLICY": policy,
         },
     }
 
 
 def prepare_home(config: LoopConfig, console: Console | None) -> Registry:
-    """A fresh home with the credit model trained and registered, and the rules file."""
+    """A fresh home with the credit model trained and registered, and the policy file."""
     from driftloop.cli.demo import train_demo_model
 
     if config.home.exists():
         shutil.rmtree(config.home)
     config.home.mkdir(parents=True)
-    (config.home / "rules.yaml").write_text(rules_yaml(config))
+    (config.home / POLICY_FILE).write_text(policy_yaml(config))
     registry = Registry(config.home / "registry")
     train_demo_model(registry, home=config.home, time_budget=config.train_budget, seed=config.seed, console=console)
     return registry
