@@ -17,8 +17,9 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
@@ -60,6 +61,60 @@ class Parts:
     """Row counts particular to the strategy, for the quality report."""
 
 
+class SourceLoader(Protocol):
+    """The model's source rows; None when it has none and ``required`` is False."""
+
+    def __call__(self, *, required: bool = True) -> pd.DataFrame | None: ...
+
+
+@dataclass
+class BuiltSet:
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    report: dict[str, Any]
+    """The quality report, with the gate's verdict under ``gate``."""
+    reasons: list[str]
+    """Why the quality gate refused the set (empty: it passed)."""
+
+
+def build_training_set(
+    contract: DataContract,
+    labelled: pd.DataFrame,
+    times: pd.Series,
+    source_rows: SourceLoader,
+    strategy: Strategy,
+    gate: QualityGate,
+) -> BuiltSet:
+    """The training set and holdout that ``strategy`` makes of the labelled records (oldest first, with
+    their event times) and the source rows, checked against the contract and the quality gate.
+
+    Pure: the service runs it on the store's labelled records, ``driftloop backtest`` on a replay's."""
+    parts = _parts(contract, labelled, times, source_rows, strategy, gate)
+    columns = [*contract.column_names, contract.target]
+    missing_columns = [c for c in columns if c not in parts.source.columns] if len(parts.source) else []
+
+    pieces = {"source": parts.source, "recent": parts.recent, "older": parts.older, "holdout": parts.holdout}
+    checked, schema = _conform(pieces, contract)
+    schema["missing_columns"] = missing_columns
+    training_rows = [checked[p] for p in ("source", "recent", "older") if len(checked[p])]
+    duplicates = int(pd.concat(training_rows).duplicated().sum()) if training_rows else 0
+    train = _training_set(checked["source"], checked["recent"], checked["older"], strategy)
+    holdout = checked["holdout"].reset_index(drop=True)
+
+    rows = {
+        "source": len(parts.source),
+        "labelled": parts.labelled,
+        "recent": len(parts.recent),
+        "dropped": schema["violating_rows"],
+        **parts.counts,
+    }
+    report = quality.report(train, holdout, contract, rows=rows, schema=schema, duplicates=duplicates)
+    report["holdout_origin"] = parts.holdout_origin
+    reasons = quality.gate_reasons(report, contract, gate)
+    report["gate"] = {"passed": not reasons, "reasons": reasons, "thresholds": gate.model_dump()}
+    return BuiltSet(train, holdout, report, reasons)
+
+
 class Datasets:
     """Builds, stores and reads dataset snapshots under ``directory``."""
 
@@ -79,29 +134,9 @@ class Datasets:
         """Materialise a set; QualityGateError (with the manifest of the refused set) when it fails the gate."""
         bundle = self.registry.resolve(request.model)
         contract, strategy, gate = bundle.contract, request.strategy or self.strategy, request.gate or self.gate
-        parts = self._parts(request.model, contract, strategy, gate)
-        columns = [*contract.column_names, contract.target]
-        missing_columns = [c for c in columns if c not in parts.source.columns] if len(parts.source) else []
-
-        pieces = {"source": parts.source, "recent": parts.recent, "older": parts.older, "holdout": parts.holdout}
-        checked, schema = _conform(pieces, contract)
-        schema["missing_columns"] = missing_columns
-        training_rows = [checked[p] for p in ("source", "recent", "older") if len(checked[p])]
-        duplicates = int(pd.concat(training_rows).duplicated().sum()) if training_rows else 0
-        train = _training_set(checked["source"], checked["recent"], checked["older"], strategy)
-        holdout = checked["holdout"].reset_index(drop=True)
-
-        rows = {
-            "source": len(parts.source),
-            "labelled": parts.labelled,
-            "recent": len(parts.recent),
-            "dropped": schema["violating_rows"],
-            **parts.counts,
-        }
-        report = quality.report(train, holdout, contract, rows=rows, schema=schema, duplicates=duplicates)
-        report["holdout_origin"] = parts.holdout_origin
-        reasons = quality.gate_reasons(report, contract, gate)
-        report["gate"] = {"passed": not reasons, "reasons": reasons, "thresholds": gate.model_dump()}
+        labelled, times = _labelled_frame(labelled_predictions(self.engine, request.model), contract)
+        built = build_training_set(contract, labelled, times, partial(self._source, request.model), strategy, gate)
+        train, holdout, report, reasons = built.train, built.holdout, built.report, built.reasons
 
         train_bytes, holdout_bytes = _parquet(train), _parquet(holdout)
         digest = hashlib.sha256(train_bytes + b"\0" + holdout_bytes).hexdigest()
@@ -136,70 +171,10 @@ class Datasets:
         manifest: dict[str, Any] = orjson.loads(path.read_bytes())
         return manifest
 
-    def _parts(self, model: str, contract: DataContract, strategy: Strategy, gate: QualityGate) -> Parts:
-        labelled, times = _labelled_frame(labelled_predictions(self.engine, model), contract)
-        if strategy.kind == SINCE_CHANGE:
-            return self._since_change(model, contract, strategy, gate, labelled, times)
-        source = self._source(model) if strategy.kind != "recent" else pd.DataFrame()
-        size = min(strategy.holdout or round(strategy.holdout_share * len(labelled)), len(labelled))
-        trained_labels = labelled if strategy.kind != "source" else labelled.iloc[0:0]
-        if len(source) and size < gate.min_holdout_rows:
-            # No production labels, or too few to judge a challenger on: a seeded, stratified draw of source
-            # rows (never the file's tail, which a file sorted by class fills with one class), and say so.
-            kept, holdout = _random_holdout(
-                source, contract, strategy.holdout or round(strategy.holdout_share * len(source)), strategy.seed
-            )
-            recent = trained_labels.iloc[-strategy.recent :] if strategy.recent else trained_labels
-            return Parts(kept, recent, holdout, "source", len(labelled))
-        holdout, earlier = labelled.iloc[len(labelled) - size :], labelled.iloc[: len(labelled) - size]
-        recent = earlier.iloc[-strategy.recent :] if strategy.recent else earlier
-        if strategy.kind == "source":
-            recent = recent.iloc[0:0]
-        return Parts(source, recent, holdout, "labelled", len(labelled))
-
-    def _since_change(
-        self,
-        model: str,
-        contract: DataContract,
-        strategy: Strategy,
-        gate: QualityGate,
-        labelled: pd.DataFrame,
-        times: pd.Series,
-    ) -> Parts:
-        """Train on what the model will face after the change; the floor fill is older rows, weighted down."""
-        assert strategy.since is not None  # the strategy's validator requires it for this kind
-        after = (times >= pd.Timestamp(strategy.since).tz_convert("UTC")).to_numpy()
-        post, before = labelled[after], labelled[~after]
-        size = max(strategy.holdout or round(strategy.holdout_share * len(post)), gate.min_holdout_rows)
-        enough = len(post) >= 2 * size  # as many post-change rows to learn from as to judge on
-        train_post, holdout = (post.iloc[:-size], post.iloc[-size:]) if enough else (post, post.iloc[0:0])
-        # Without a post-change holdout, the drawn holdout comes out of the floor too.
-        missing = max(strategy.min_rows + (0 if enough else size) - len(train_post), 0)
-        fill_labelled = before.iloc[len(before) - min(missing, len(before)) :]
-        missing -= len(fill_labelled)
-        fill_source = pd.DataFrame()
-        if missing and model in self.sources:
-            source = self._source(model)
-            # A seeded draw rather than the file's last rows: the order of a file says nothing about time.
-            fill_source = source.sample(n=min(missing, len(source)), random_state=strategy.seed).sort_index()
-        older = pd.concat([p for p in (fill_labelled, fill_source) if len(p)] or [labelled.iloc[0:0]])
-        origin = "since_change"
-        if not enough:
-            # Too few post-change labels to hold the newest out: a seeded, stratified draw of the whole set.
-            pool = pd.concat([train_post.assign(_older=False), older.assign(_older=True)], ignore_index=True)
-            kept, holdout = _random_holdout(pool, contract, size, strategy.seed)
-            train_post = kept[~kept["_older"]].drop(columns="_older")
-            older = kept[kept["_older"]].drop(columns="_older")
-            holdout, origin = holdout.drop(columns="_older"), "random"
-        counts = {
-            "since_change": len(post),
-            "fill_labelled": len(fill_labelled),
-            "fill_source": len(fill_source),
-        }
-        return Parts(pd.DataFrame(), train_post, holdout, origin, len(labelled), older, counts)
-
-    def _source(self, model: str) -> pd.DataFrame:
+    def _source(self, model: str, *, required: bool = True) -> pd.DataFrame | None:
         path = self.sources.get(model)
+        if path is None and not required:
+            return None
         if path is None:
             raise InvalidInputError(
                 f"no source data is configured for model {model!r} (DRIFTLOOP_FEATURES__SOURCES)",
@@ -239,6 +214,75 @@ class Datasets:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return manifest
+
+
+def _parts(
+    contract: DataContract,
+    labelled: pd.DataFrame,
+    times: pd.Series,
+    source_rows: SourceLoader,
+    strategy: Strategy,
+    gate: QualityGate,
+) -> Parts:
+    if strategy.kind == SINCE_CHANGE:
+        return _since_change(contract, labelled, times, source_rows, strategy, gate)
+    loaded = source_rows() if strategy.kind != "recent" else None
+    source = loaded if loaded is not None else pd.DataFrame()
+    size = min(strategy.holdout or round(strategy.holdout_share * len(labelled)), len(labelled))
+    trained_labels = labelled if strategy.kind != "source" else labelled.iloc[0:0]
+    if len(source) and size < gate.min_holdout_rows:
+        # No production labels, or too few to judge a challenger on: a seeded, stratified draw of source
+        # rows (never the file's tail, which a file sorted by class fills with one class), and say so.
+        kept, holdout = _random_holdout(
+            source, contract, strategy.holdout or round(strategy.holdout_share * len(source)), strategy.seed
+        )
+        recent = trained_labels.iloc[-strategy.recent :] if strategy.recent else trained_labels
+        return Parts(kept, recent, holdout, "source", len(labelled))
+    holdout, earlier = labelled.iloc[len(labelled) - size :], labelled.iloc[: len(labelled) - size]
+    recent = earlier.iloc[-strategy.recent :] if strategy.recent else earlier
+    if strategy.kind == "source":
+        recent = recent.iloc[0:0]
+    return Parts(source, recent, holdout, "labelled", len(labelled))
+
+
+def _since_change(
+    contract: DataContract,
+    labelled: pd.DataFrame,
+    times: pd.Series,
+    source_rows: SourceLoader,
+    strategy: Strategy,
+    gate: QualityGate,
+) -> Parts:
+    """Train on what the model will face after the change; the floor fill is older rows, weighted down."""
+    assert strategy.since is not None  # the strategy's validator requires it for this kind
+    after = (times >= pd.Timestamp(strategy.since).tz_convert("UTC")).to_numpy()
+    post, before = labelled[after], labelled[~after]
+    size = max(strategy.holdout or round(strategy.holdout_share * len(post)), gate.min_holdout_rows)
+    enough = len(post) >= 2 * size  # as many post-change rows to learn from as to judge on
+    train_post, holdout = (post.iloc[:-size], post.iloc[-size:]) if enough else (post, post.iloc[0:0])
+    # Without a post-change holdout, the drawn holdout comes out of the floor too.
+    missing = max(strategy.min_rows + (0 if enough else size) - len(train_post), 0)
+    fill_labelled = before.iloc[len(before) - min(missing, len(before)) :]
+    missing -= len(fill_labelled)
+    fill_source = pd.DataFrame()
+    if missing and (source := source_rows(required=False)) is not None:
+        # A seeded draw rather than the file's last rows: the order of a file says nothing about time.
+        fill_source = source.sample(n=min(missing, len(source)), random_state=strategy.seed).sort_index()
+    older = pd.concat([p for p in (fill_labelled, fill_source) if len(p)] or [labelled.iloc[0:0]])
+    origin = "since_change"
+    if not enough:
+        # Too few post-change labels to hold the newest out: a seeded, stratified draw of the whole set.
+        pool = pd.concat([train_post.assign(_older=False), older.assign(_older=True)], ignore_index=True)
+        kept, holdout = _random_holdout(pool, contract, size, strategy.seed)
+        train_post = kept[~kept["_older"]].drop(columns="_older")
+        older = kept[kept["_older"]].drop(columns="_older")
+        holdout, origin = holdout.drop(columns="_older"), "random"
+    counts = {
+        "since_change": len(post),
+        "fill_labelled": len(fill_labelled),
+        "fill_source": len(fill_source),
+    }
+    return Parts(pd.DataFrame(), train_post, holdout, origin, len(labelled), older, counts)
 
 
 def _conform(pieces: dict[str, pd.DataFrame], contract: DataContract) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from driftloop.cli import registry
+from driftloop.cli.backtest import backtest
 from driftloop.cli.demo import demo
 from driftloop.cli.report import report
 from driftloop.cli.serve import serve
@@ -23,6 +24,7 @@ app.command()(demo)
 app.command()(serve)
 app.command()(up)
 app.command()(report)
+app.command()(backtest)
 
 
 @app.command()

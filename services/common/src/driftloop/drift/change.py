@@ -46,8 +46,8 @@ class ChangeConfig(BaseModel):
     enabled: bool = True
     delta: float = Field(default=0.002, gt=0, lt=1)
     """Chance of a false alarm per test over the kept losses (split over the cuts tested)."""
-    min_increase: float = Field(default=0.1, gt=0, le=1)
-    """Smallest rise of the loss rate that counts (absolute: 0.1 = ten points more errors)."""
+    min_increase: float = Field(default=0.05, gt=0, le=1)
+    """Smallest rise of the loss rate that counts (absolute: 0.05 = five points more errors)."""
     level_increase: float = Field(default=0.15, gt=0, le=1)
     """Smallest rise above the holdout's loss rate for the level test: larger than ``min_increase``,
     because the holdout's rate is itself an estimate, and production rarely matches it exactly."""
