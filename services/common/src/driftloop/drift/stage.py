@@ -74,7 +74,10 @@ class DriftStage:
         times: float | np.ndarray,
         probabilities: Sequence[Sequence[float]] | np.ndarray | None = None,
     ) -> StageOutput:
-        """One prediction event; ``times``: its records' event times (one for all, or one each)."""
+        """One prediction event; ``times``: its records' event times (one for all, or one each).
+
+        A version the registry does not have raises before anything is remembered of the event."""
+        self.references(model, version)
         self._serving[model] = version
         per_record = np.broadcast_to(np.asarray(times, dtype=np.float64), (len(predictions),))
         out = StageOutput()
