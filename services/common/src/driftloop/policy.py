@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from driftloop.drift.rules import RulesFile, load_rules_text, parse_rules
@@ -91,7 +92,11 @@ class Policy(RulesFile):
 
 
 def parse_policy(text: str, *, source: str = "policy") -> Policy:
-    return parse_rules(text, source=source, model=Policy)
+    """A policy without a ``rules`` key watches with the packaged rules; every other block left out
+    takes its defaults too, so a file can say only what it changes (``rules: []`` watches nothing)."""
+    packaged, _ = load_rules_text(None)
+    defaults = (yaml.safe_load(packaged) or {}).get("rules", [])
+    return parse_rules(text, source=source, model=Policy, default_rules=defaults)
 
 
 def load_policy(path: Path | str | None = None) -> Policy:

@@ -226,8 +226,15 @@ class RulesFile(BaseModel):
 R = TypeVar("R", bound="RulesFile")
 
 
-def parse_rules(text: str, *, source: str = "rules", model: type[R] = RulesFile) -> R:  # type: ignore[assignment]
-    """Validate a rules (or policy) file's text as ``model``: every mistake names the field."""
+def parse_rules(
+    text: str,
+    *,
+    source: str = "rules",
+    model: type[R] = RulesFile,  # type: ignore[assignment]
+    default_rules: list[Any] | None = None,
+) -> R:
+    """Validate a rules (or policy) file's text as ``model``: every mistake names the field. A file
+    without a ``rules`` key gets ``default_rules`` when given (``rules: []`` means none)."""
     try:
         data: Any = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -241,6 +248,8 @@ def parse_rules(text: str, *, source: str = "rules", model: type[R] = RulesFile)
         raise ConfigError(
             f"{source} must be a mapping with 'window', 'detection' and 'rules', not {type(data).__name__}"
         )
+    if default_rules is not None and "rules" not in data:
+        data = {**data, "rules": default_rules}
     try:
         return model.model_validate(data)
     except ValidationError as exc:
