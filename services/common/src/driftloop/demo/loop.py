@@ -72,15 +72,11 @@ class LoopOutcome:
 
 
 def policy_yaml(config: LoopConfig) -> str:
-    """The demo's policy (docs/policy.md): small count windows, a retrain on a clear performance drop,
-    trained on the recent labelled traffic (the drift is a concept drift), a short search."""
+    """The demo's policy (docs/policy.md): the packaged rules (the concept-drift detector retrains),
+    small windows so the narration has something to show, and a short search."""
     return f"""\
 window: {{by: count, size: {config.window}}}
 detection: {{min_samples: 100, min_labelled: {config.window // 2}}}
-rules:
-  - {{name: feature-drift, statistic: drift, columns: {{share: 0.3}}, consecutive: 2, cooldown: 10m, action: alert}}
-  - {{name: performance-drop, statistic: performance_drop, threshold: {config.threshold},
-     consecutive: 2, cooldown: 10m, action: retrain}}
 retrain:
   dataset: {{kind: recent, recent: {config.recent}, holdout: {config.holdout}}}
   training: {{time_budget: {config.retrain_budget}, seed: {config.seed}}}

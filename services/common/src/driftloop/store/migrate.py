@@ -1,12 +1,17 @@
 """Bring a database to the newest schema with the alembic migrations shipped in this package.
 
 Services call :func:`upgrade` at start (``DRIFTLOOP_STORE__MIGRATE_ON_START``), so a fresh
-database needs no manual step. On PostgreSQL a transaction-level advisory lock makes two
-replicas that start together migrate one after the other.
+database needs no manual step. Services that start together migrate one after the other: on
+PostgreSQL through a transaction-level advisory lock, on a SQLite file through an exclusive lock
+on a file next to it (SQLite's own lock is taken too late: two processes would both find no
+schema and the second would fail on "table already exists", as `driftloop demo` once did).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
@@ -26,6 +31,22 @@ def alembic_config() -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    with _sqlite_file_lock(engine):
+        _upgrade(engine, revision)
+
+
+@contextlib.contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        yield
+
+
+def _upgrade(engine: Engine, revision: str) -> None:
     config = alembic_config()
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
