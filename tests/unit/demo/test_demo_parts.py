@@ -19,13 +19,14 @@ from driftloop.demo.traffic import credit_records, roc_auc
 from driftloop.policy import load_policy
 
 
-def test_the_demo_policy_parses_and_retrains_on_a_performance_drop(tmp_path: Path) -> None:
+def test_the_demo_policy_parses_and_retrains_with_the_packaged_rules(tmp_path: Path) -> None:
     path = tmp_path / "policy.yaml"
-    path.write_text(policy_yaml(LoopConfig(home=tmp_path, window=300, threshold=0.15, retrain_budget=7, seed=3)))
+    path.write_text(policy_yaml(LoopConfig(home=tmp_path, window=300, retrain_budget=7, seed=3)))
     policy = load_policy(path)
     assert policy.window.size == 300
-    retrain = [rule for rule in policy.rules if rule.action == "retrain"]
-    assert [(r.name, r.statistic, r.threshold) for r in retrain] == [("performance-drop", "performance_drop", 0.15)]
+    assert policy.rules == load_policy().rules  # the demo shows the defaults, not rules tuned to it
+    retrain = [rule.name for rule in policy.rules if rule.action == "retrain"]
+    assert retrain == ["concept-drift", "estimated-performance-drop"]
     assert (policy.retrain.dataset.kind, policy.retrain.dataset.recent, policy.retrain.dataset.holdout) == (
         "recent",
         450,

@@ -38,7 +38,8 @@ class LoopConfig:
     train_budget: float = 20.0
     retrain_budget: float = 15.0
     window: int = 300
-    threshold: float = 0.15
+    threshold: float = 0.1
+    """The packaged performance-drop alert's threshold, shown with each window."""
     before_drift: int = 1500
     after_promotion: int = 900
     batch: int = 10
