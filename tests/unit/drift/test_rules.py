@@ -140,7 +140,7 @@ def test_consecutive_cooldown_and_hysteresis(credit_model: CreditModel) -> None:
     assert {outcome(r) for r in drifted[3:13]} == {"breach", "suppressed"}
     # ... and after it too, until the retrain has finished (hysteresis).
     assert outcome(drifted[13]) == "suppressed"
-    evaluator.retrain_finished("credit")
+    evaluator.retrain_finished("credit", promoted=True)
     assert [outcome(r) for r in (drifted[14], drifted[15])] == ["breach", "fired"]
 
 
@@ -185,5 +185,5 @@ def test_a_restarted_evaluator_stays_quiet_where_it_was(credit_model: CreditMode
     after.restore(before.snapshot())
     assert after.evaluate(_report(credit_model, shift=1.0, index=0, end=5000.0)) == []
     assert after.last_outcomes[0].status == "suppressed"  # cooldown over, but the retrain has not finished
-    after.retrain_finished("credit")
+    after.retrain_finished("credit", promoted=False)
     assert after.evaluate(_report(credit_model, shift=1.0, index=1, end=5060.0))

@@ -3,6 +3,7 @@ a rejected challenger is followed by a second attempt once new labels arrive, ba
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -92,7 +93,7 @@ def test_a_rejected_challenger_then_new_labels_lead_to_a_second_attempt(
         new_run(credit_model, default_rules), credit_model, windows=5, seed=6, drift_at=3, shift=concept, batch=100
     )
     (first,) = run.retrains()
-    run.stage.retrain_finished("credit")  # the challenger was rejected: version 1 still serves
+    run.stage.retrain_finished("credit", promoted=False)  # rejected: version 1 still serves
     labelled_at_first = run.stage.labelled("credit")
     replay(run, credit_model, windows=3, seed=7, drift_at=0, shift=concept, batch=100)
     second = run.retrains()[1]
@@ -101,6 +102,26 @@ def test_a_rejected_challenger_then_new_labels_lead_to_a_second_attempt(
     # The follow-up trains on everything since the change, not only since the first alarm.
     assert row_of(second) <= row_of(first)
     assert run.stage.labelled("credit") - labelled_at_first >= 200
+
+
+def test_each_rejection_in_a_row_doubles_the_new_evidence_a_next_attempt_needs(
+    credit_model: CreditModel, default_rules: RulesFile
+) -> None:
+    run = replay(
+        new_run(credit_model, default_rules), credit_model, windows=5, seed=6, drift_at=3, shift=concept, batch=100
+    )
+    labelled_at = [run.stage.labelled("credit")]
+    for attempt in range(3):
+        run.stage.retrain_finished("credit", promoted=False)
+        fired = len(run.retrains())
+        seed = 50 + attempt
+        while len(run.retrains()) == fired:  # more of the changed world until the rule fires again
+            replay(run, credit_model, windows=1, seed=seed, drift_at=0, shift=concept, batch=100)
+            seed += 10
+        labelled_at.append(int(run.retrains()[-1].fired_at - T0) + 1)
+    gaps = [b - a for a, b in itertools.pairwise(labelled_at[1:])]
+    # 200 labels after the first rejection, 400 after the second, 800 after the third.
+    assert all(gap >= 200 * 2 ** (i + 1) for i, gap in enumerate(gaps))
 
 
 def test_covariate_shift_with_steady_performance_alerts_and_does_not_retrain(

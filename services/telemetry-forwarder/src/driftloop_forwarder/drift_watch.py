@@ -254,10 +254,11 @@ class DriftWatch:
     def _tick(self) -> list[Firing]:
         with self._lock:
             waiting = {row["model"] for row in self.stage.evaluator.snapshot() if row["awaiting_retrain"]}
-            released = [m for m in waiting if drift_store.retrain_over_since_last_firing(self.engine, m)]
+            outcomes = {m: drift_store.retrain_outcome_since_last_firing(self.engine, m) for m in waiting}
+            released = [m for m, outcome in outcomes.items() if outcome is not None]
             for model in released:
-                logger.info("the retrain asked for %s is over: its rules are armed again", model)
-                self.stage.retrain_finished(model)
+                logger.info("the retrain asked for %s is over (%s): its rules are armed again", model, outcomes[model])
+                self.stage.retrain_finished(model, promoted=outcomes[model] == "promoted")
             if released:
                 drift_store.save_rule_state(self.engine, self.stage.evaluator.snapshot())
             if time.monotonic() - self._last_event < self.idle_close_s:

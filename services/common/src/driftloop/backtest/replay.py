@@ -178,7 +178,7 @@ def run_loop(
             if retrain.promoted and retrain.version is not None:
                 registry.set_alias(MODEL, CHAMPION, retrain.version, reason=f"backtest:{firing.rule}")
                 served = Served(registry.resolve(MODEL, retrain.version))
-            stage.retrain_finished(MODEL)
+            stage.retrain_finished(MODEL, promoted=retrain.promoted)
     return arm
 
 

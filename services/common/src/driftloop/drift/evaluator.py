@@ -24,6 +24,8 @@ from driftloop.drift.change import ChangeAlarm
 from driftloop.drift.compute import ColumnReport, WindowReport
 from driftloop.drift.rules import ColumnShare, Rule, RulesFile
 
+MAX_BACKOFF_DOUBLINGS = 5
+
 Status = Literal["breach", "ok", "not_enough_data", "suppressed", "fired"]
 
 
@@ -103,6 +105,8 @@ class RuleEvaluator:
         self.rules = rules
         self._states: dict[tuple[str, str], _State] = {}
         self._checked: set[tuple[str, int]] = set()
+        self._rejections: dict[str, int] = {}
+        """Per model, retrains in a row that promoted nothing: each doubles the cooldowns (backoff)."""
         self.last_outcomes: list[RuleOutcome] = []
         """Each rule's outcome on the last window evaluated (for logs and gauges)."""
 
@@ -131,7 +135,7 @@ class RuleEvaluator:
             elif status == "breach":
                 state.consecutive = max(state.streaks.values()) if state.streaks else state.consecutive + 1
                 if state.consecutive >= rule.consecutive:
-                    if self._quiet(rule, state, report.end, labelled):
+                    if self._quiet(rule, state, report.model, report.end, labelled):
                         status = "suppressed"
                     else:
                         status = "fired"
@@ -151,7 +155,7 @@ class RuleEvaluator:
                 continue
             state = self._states.setdefault((rule.name, alarm.model), _State())
             evidence = [Evidence("loss", rule.statistic, rise, rule.threshold)]
-            if self._quiet(rule, state, alarm.at_time, labelled):
+            if self._quiet(rule, state, alarm.model, alarm.at_time, labelled):
                 self.last_outcomes.append(RuleOutcome(rule.name, alarm.model, "suppressed", 1, evidence))
                 continue
             state.fired_at, state.fired_labelled = alarm.at_time, labelled
@@ -188,8 +192,11 @@ class RuleEvaluator:
             self.last_outcomes.append(RuleOutcome(rule.name, alarm.model, "fired", 1, evidence))
         return firings
 
-    def retrain_finished(self, model: str) -> None:
-        """A retrain of ``model`` finished (or will not happen): its rules may fire again after cooldown."""
+    def retrain_finished(self, model: str, *, promoted: bool) -> None:
+        """A retrain of ``model`` is over (or will not happen): its rules may fire again after their
+        cooldown. One that promoted nothing doubles the cooldowns until one does: each new attempt
+        on the same evidence asks for twice the new evidence first."""
+        self._rejections[model] = 0 if promoted else self._rejections.get(model, 0) + 1
         for (_, state_model), state in self._states.items():
             if state_model == model:
                 state.awaiting_retrain = False
@@ -222,13 +229,17 @@ class RuleEvaluator:
         labelled = coverage >= self.rules.detection.min_coverage
         return labelled if rule.when == "labelled" else not labelled
 
-    def _quiet(self, rule: Rule, state: _State, now: float, labelled: int) -> bool:
+    def _quiet(self, rule: Rule, state: _State, model: str, now: float, labelled: int) -> bool:
         if state.awaiting_retrain:
             return True
         if state.fired_at is None:
             return False
+        factor = 2 ** min(self._rejections.get(model, 0), MAX_BACKOFF_DOUBLINGS)
         cooldown = rule.cooldown
-        return now < state.fired_at + cooldown.seconds or labelled < state.fired_labelled + cooldown.labels
+        return (
+            now < state.fired_at + factor * cooldown.seconds
+            or labelled < state.fired_labelled + factor * cooldown.labels
+        )
 
     def _fire(self, rule: Rule, state: _State, report: WindowReport, evidence: list[Evidence], labelled: int) -> Firing:
         consecutive = state.consecutive

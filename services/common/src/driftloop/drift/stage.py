@@ -110,9 +110,10 @@ class DriftStage:
             self._window(report, out)
         return out
 
-    def retrain_finished(self, model: str) -> None:
-        """A retrain asked for ``model`` finished, whatever its outcome: its rules are armed again."""
-        self.evaluator.retrain_finished(model)
+    def retrain_finished(self, model: str, *, promoted: bool) -> None:
+        """A retrain asked for ``model`` is over: its rules are armed again (with a backoff when it
+        promoted nothing)."""
+        self.evaluator.retrain_finished(model, promoted=promoted)
 
     def labelled(self, model: str) -> int:
         return self.labels.labelled.get(model, 0)

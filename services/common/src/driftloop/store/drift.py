@@ -269,9 +269,10 @@ def undelivered_firings(engine: Engine) -> list[Firing]:
     return firings
 
 
-def retrain_over_since_last_firing(engine: Engine, model: str) -> bool:
-    """Whether the retrain asked for by ``model``'s latest retrain firing is over: a retrain job of the
-    model finished after the firing was recorded, or the firing's delivery was rejected or gave up."""
+def retrain_outcome_since_last_firing(engine: Engine, model: str) -> str | None:
+    """How the retrain asked for by ``model``'s latest retrain firing ended: ``promoted`` or
+    ``not_promoted`` once a retrain job of the model finished after the firing was recorded (or its
+    delivery was rejected or gave up: ``not_promoted``); None while it is not over."""
     with Session(engine) as session:
         latest = session.execute(
             select(RuleFiring.recorded_at, RuleFiring.delivery_status)
@@ -280,16 +281,20 @@ def retrain_over_since_last_firing(engine: Engine, model: str) -> bool:
             .limit(1)
         ).first()
         if latest is None:
-            return False
+            return None
         fired, status = latest
         if status in ("rejected", "gave_up"):
-            return True
+            return "not_promoted"
         if fired.tzinfo is None:  # SQLite returns naive datetimes; everything here is UTC
             fired = fired.replace(tzinfo=UTC)
-        query = select(RetrainJob.id).where(
+        query = select(RetrainJob.decision).where(
             RetrainJob.model == model, RetrainJob.state.in_(FINISHED_STATES), RetrainJob.finished_at >= fired
         )
-        return session.scalar(query.limit(1)) is not None
+        decisions = list(session.scalars(query))
+        if not decisions:
+            return None
+        promoted = any((decision or {}).get("outcome") == "promoted" for decision in decisions)
+        return "promoted" if promoted else "not_promoted"
 
 
 def next_window_index(engine: Engine, model: str, version: int) -> int:
