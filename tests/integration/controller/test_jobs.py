@@ -88,7 +88,7 @@ async def test_a_challenger_trained_on_shuffled_labels_is_never_promoted(
     decision = job["decision"]
     assert decision["outcome"] == "rejected"
     assert not decision["promote"]
-    assert any("lower bound does not exceed the margin" in reason for reason in decision["reasons"])
+    assert any("no lower bound exceeds the margin" in reason for reason in decision["reasons"])
     assert registry.aliases("credit") == {"champion": 1}
     assert registry.versions("credit") == [1, 2]  # the challenger stays registered, for the record
 

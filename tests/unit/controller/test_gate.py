@@ -65,7 +65,8 @@ def test_a_challenger_trained_on_shuffled_labels_is_rejected(drifted_registry: R
     assert not decision["promote"]
     assert decision["outcome"] == "rejected"
     assert decision["ci"][1] < 0
-    assert any("lower bound does not exceed the margin" in reason for reason in decision["reasons"])
+    assert any("no lower bound exceeds the margin" in reason for reason in decision["reasons"])
+    assert any("significantly worse on roc_auc" in reason for reason in decision["reasons"])
     assert any("guardrail log_loss got worse" in reason for reason in decision["reasons"])
 
 
@@ -73,10 +74,21 @@ def test_a_margin_above_the_gain_rejects_a_better_challenger(drifted_registry: R
     settings = GatePolicy(bootstrap=300, margin=0.5)
     decision = compare(drifted_registry.resolve("credit", 1), drifted_registry.resolve("credit", 2), holdout, settings)
     assert not decision["promote"]
+    low, high = decision["served_metric"]["ci"]
     assert decision["reasons"] == [
-        f"the 95% CI of the roc_auc gain is [{decision['ci'][0]:.4f}, {decision['ci'][1]:.4f}]: "
-        "its lower bound does not exceed the margin 0.5"
+        f"the 95% CI of the roc_auc gain is [{decision['ci'][0]:.4f}, {decision['ci'][1]:.4f}], "
+        f"accuracy's [{low:.4f}, {high:.4f}]: no lower bound exceeds the margin 0.5"
     ]
+
+
+def test_the_champion_against_itself_gains_nothing_on_either_metric(
+    drifted_registry: Registry, holdout: pd.DataFrame
+) -> None:
+    champion = drifted_registry.resolve("credit", 2)
+    decision = compare(champion, champion, holdout, FAST)
+    assert decision["gain"] == 0.0
+    assert decision["served_metric"]["gain"] == 0.0
+    assert not decision["promote"]
 
 
 def test_the_same_model_is_never_promoted_over_itself(drifted_registry: Registry, holdout: pd.DataFrame) -> None:

@@ -4,8 +4,10 @@ Both bundles' ONNX graphs (what scoring would run) score the same rows of recent
 The gain of the challenger on the optimised metric (ROC AUC for binary classifiers, accuracy for
 multiclass ones, RMSE for regressors; signed so that positive is better) is resampled with the
 same row indices for both models (paired), which cancels the noise the two share; the challenger
-is promoted only when the lower bound of the interval exceeds the margin and the guardrail metric
-(log loss / MAE, lower is better) is not worse than the champion's by more than the tolerance.
+is promoted only when the lower bound of the interval exceeds the margin (for a binary
+classifier: on ROC AUC or on accuracy, the labels it serves, and significantly worse on neither)
+and the guardrail metric (log loss / MAE, lower is better) is not worse than the champion's by
+more than the tolerance.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ PRIMARY = {
     Task.MULTICLASS: MetricSpec("accuracy", _accuracy, True),
     Task.REGRESSION: MetricSpec("rmse", _rmse, False),
 }
+SERVED = {Task.BINARY: MetricSpec("accuracy", _accuracy, True)}
+"""What the served labels get right, where it differs from the primary metric."""
 GUARDRAIL = {
     Task.BINARY: MetricSpec("log_loss", _log_loss, False),
     Task.MULTICLASS: MetricSpec("log_loss", _log_loss, False),
@@ -104,24 +108,36 @@ def compare(
     champion_out = model_output(champion, labelled, labels)
     challenger_out = model_output(challenger, labelled, labels)
     primary, guardrail = PRIMARY[contract.task], GUARDRAIL[contract.task]
-    sign = 1.0 if primary.greater_is_better else -1.0
-
-    def gain(index: np.ndarray) -> float:
-        yy = y[index]
-        return sign * (primary.function(yy, challenger_out[index]) - primary.function(yy, champion_out[index]))
-
-    everything = np.arange(len(y))
     rng = np.random.default_rng(seed)
-    resampled = np.array([gain(rng.integers(0, len(y), len(y))) for _ in range(policy.bootstrap)])
-    resampled = resampled[np.isfinite(resampled)]  # a resample with one class has no AUC
-    if len(resampled) < policy.bootstrap // 2:
+    draws = [rng.integers(0, len(y), len(y)) for _ in range(policy.bootstrap)]
+    alpha = (1.0 - policy.confidence) / 2.0
+
+    def interval(metric: MetricSpec) -> tuple[float, float, float, int]:
+        """The challenger's gain on ``metric`` (signed: positive is better), its CI and the resamples
+        that had a value, over the same paired draws for every metric."""
+        sign = 1.0 if metric.greater_is_better else -1.0
+
+        def gain(index: np.ndarray) -> float:
+            yy = y[index]
+            return sign * (metric.function(yy, challenger_out[index]) - metric.function(yy, champion_out[index]))
+
+        resampled = np.array([gain(index) for index in draws])
+        resampled = resampled[np.isfinite(resampled)]  # a resample with one class has no AUC
+        if not len(resampled):
+            return gain(np.arange(len(y))), float("nan"), float("nan"), 0
+        low, high = (float(np.quantile(resampled, q)) for q in (alpha, 1.0 - alpha))
+        return gain(np.arange(len(y))), low, high, len(resampled)
+
+    total, low, high, resamples = interval(primary)
+    if resamples < policy.bootstrap // 2:
         raise DataError(
             f"the holdout's {len(y)} rows cannot tell the models apart on {primary.name} "
             "(e.g. every label is the same class): the challenger was not promoted",
             details={"column": contract.target},
         )
-    alpha = (1.0 - policy.confidence) / 2.0
-    low, high = (float(np.quantile(resampled, q)) for q in (alpha, 1.0 - alpha))
+    # A binary classifier serves labels, not rankings: a moved decision boundary leaves the ROC AUC
+    # as it was and costs accuracy (SEA's concept change does exactly that), so accuracy counts too.
+    served = interval(SERVED[contract.task]) if contract.task in SERVED else None
 
     champion_guard = guardrail.function(y, champion_out)
     challenger_guard = guardrail.function(y, challenger_out)
@@ -129,11 +145,17 @@ def compare(
     guard_ok = challenger_guard <= allowed
 
     reasons = []
-    if low <= policy.margin:
+    better = low > policy.margin or (served is not None and served[1] > policy.margin)
+    worse = [name for name, ci_high in [(primary.name, high), *([("accuracy", served[2])] if served else [])]
+             if ci_high < -policy.margin]  # fmt: skip
+    if not better:
+        also = f", accuracy's [{served[1]:.4f}, {served[2]:.4f}]" if served else ""
         reasons.append(
-            f"the {policy.confidence:.0%} CI of the {primary.name} gain is [{low:.4f}, {high:.4f}]: "
-            f"its lower bound does not exceed the margin {policy.margin}"
+            f"the {policy.confidence:.0%} CI of the {primary.name} gain is [{low:.4f}, {high:.4f}]{also}: "
+            f"no lower bound exceeds the margin {policy.margin}"
         )
+    if worse:
+        reasons.append(f"the challenger is significantly worse on {', '.join(worse)}")
     if not guard_ok:
         reasons.append(
             f"guardrail {guardrail.name} got worse: {challenger_guard:.4f} vs the champion's "
@@ -141,9 +163,10 @@ def compare(
         )
     promote = not reasons
     if promote:
+        also = f"; accuracy gain {served[0]:+.4f}, CI [{served[1]:.4f}, {served[2]:.4f}]" if served else ""
         reasons.append(
-            f"{primary.name} gain {gain(everything):+.4f}, {policy.confidence:.0%} CI [{low:.4f}, {high:.4f}] "
-            f"above the margin {policy.margin}; {guardrail.name} within tolerance"
+            f"{primary.name} gain {total:+.4f}, {policy.confidence:.0%} CI [{low:.4f}, {high:.4f}]{also}; "
+            f"a lower bound above the margin {policy.margin}; {guardrail.name} within tolerance"
         )
     return {
         "promote": promote,
@@ -156,10 +179,11 @@ def compare(
         "greater_is_better": primary.greater_is_better,
         "champion_score": primary.function(y, champion_out),
         "challenger_score": primary.function(y, challenger_out),
-        "gain": gain(everything),
+        "gain": total,
         "ci": [low, high],
+        "served_metric": {"metric": "accuracy", "gain": served[0], "ci": [served[1], served[2]]} if served else None,
         "confidence": policy.confidence,
-        "resamples": len(resampled),
+        "resamples": resamples,
         "margin": policy.margin,
         "guardrail": {
             "metric": guardrail.name,

@@ -192,6 +192,45 @@ class RuleEvaluator:
             self.last_outcomes.append(RuleOutcome(rule.name, alarm.model, "fired", 1, evidence))
         return firings
 
+    def follow_up(
+        self, model: str, version: int, *, since_time: float, since_labelled: int, at_time: float, window_index: int
+    ) -> list[Firing]:
+        """A retrain after a promoted one that followed a change: the records since the change have
+        doubled, so a model trained on them now knows the new concept better (drift/stage.py)."""
+        firings = []
+        for rule in self.rules.rules:
+            if rule.info.scope != "labelled" or rule.action != "retrain" or not rule.watches(model):
+                continue
+            state = self._states.setdefault((rule.name, model), _State())
+            if state.awaiting_retrain:
+                continue
+            assert rule.threshold is not None
+            state.fired_at, state.awaiting_retrain = at_time, True
+            identity = f"{rule.name}|{model}|{version}|follow_up|{since_time!r}|{since_labelled}"
+            firings.append(
+                Firing(
+                    id=hashlib.sha256(identity.encode()).hexdigest()[:32],
+                    rule=rule.name,
+                    action=rule.action,
+                    statistic=rule.statistic,
+                    threshold=rule.threshold,
+                    consecutive=1,
+                    model=model,
+                    version=version,
+                    window={
+                        "index": window_index,
+                        "start": _iso(since_time),
+                        "end": _iso(at_time),
+                        "rows": since_labelled,
+                    },
+                    evidence=[Evidence("labelled_since_change", "follow_up", float(since_labelled), 0.0)],
+                    fired_at=at_time,
+                    summary={"alarm": "follow_up", "labelled_records_after": since_labelled},
+                    change_point={"time": _iso(since_time), "labelled": since_labelled},
+                )
+            )
+        return firings
+
     def retrain_finished(self, model: str, *, promoted: bool) -> None:
         """A retrain of ``model`` is over (or will not happen): its rules may fire again after their
         cooldown. One that promoted nothing doubles the cooldowns until one does: each new attempt
@@ -234,7 +273,7 @@ class RuleEvaluator:
             return True
         if state.fired_at is None:
             return False
-        factor = 2 ** min(self._rejections.get(model, 0), MAX_BACKOFF_DOUBLINGS)
+        factor = 1 << min(self._rejections.get(model, 0), MAX_BACKOFF_DOUBLINGS)
         cooldown = rule.cooldown
         return (
             now < state.fired_at + factor * cooldown.seconds

@@ -6,14 +6,24 @@ a policy tried on a history behaves the same in production.
 
 Per model: tumbling windows per version (window.py) for the drift statistics and the per-window
 rules; the labelled stream (labelled.py) pairing predictions with their feedback; one concept-drift
-detector per version (change.py) on the pairs' losses. Only the serving version's alarms reach the
-rules (the version of the newest prediction), and a version's repeated alarms keep the earliest
-change point found, so that a follow-up retrain after a rejected challenger trains on everything
-since the change.
+detector per version (change.py) on the pairs' losses.
+
+After a change, the first challenger is trained on the few hundred records seen since it. When one
+is promoted, the stage schedules **follow-ups**: each time the labelled records since the change
+point have doubled, the concept-drift rule fires again with the same change point, until a retrain
+has had as many records as the champion before the change was trained on. A model trained on the
+new concept then grows with it instead of staying what a few hundred labels could teach. A
+follow-up whose challenger is rejected ends the schedule: the model already knows what more of the
+same data would teach it.
+
+Only the serving version's alarms reach the rules (the version of the newest prediction), and a
+version's repeated alarms keep the earliest change point found, so that a follow-up retrain after
+a rejected challenger trains on everything since the change.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -50,6 +60,16 @@ class StageOutput:
         self.alarm_firings += other.alarm_firings
 
 
+@dataclass
+class _Change:
+    """A change point a retrain was asked for, and the labelled records since it at that moment."""
+
+    since: float
+    labelled: int
+    target: int
+    """Stop following up once a retrain has had this many records (the old champion's training rows)."""
+
+
 class DriftStage:
     def __init__(self, policy: RulesFile, references: ReferenceLookup, *, label_memory: int = 100_000) -> None:
         self.policy = policy
@@ -61,6 +81,11 @@ class DriftStage:
         self._serving: dict[str, int] = {}
         self._change_since: dict[tuple[str, int], float] = {}
         self._labels_at_close: dict[str, int] = {}
+        self._label_times: dict[str, list[float]] = {}
+        self._asked: dict[str, _Change] = {}
+        """Per model, the change point of the retrain asked for last."""
+        self._following: dict[str, _Change] = {}
+        """Per model, the change a promoted retrain followed: the follow-up schedule."""
         self._rows_since_close: dict[str, int] = {}
 
     def prediction(
@@ -112,8 +137,18 @@ class DriftStage:
 
     def retrain_finished(self, model: str, *, promoted: bool) -> None:
         """A retrain asked for ``model`` is over: its rules are armed again (with a backoff when it
-        promoted nothing)."""
+        promoted nothing), and a promoted retrain that followed a change is followed up."""
         self.evaluator.retrain_finished(model, promoted=promoted)
+        asked = self._asked.get(model)
+        if promoted:
+            self._following.pop(model, None)
+            if asked is not None and asked.labelled < asked.target:
+                self._following[model] = asked
+
+    def labelled_since(self, model: str, since: float) -> int:
+        """Labelled records of ``model`` whose prediction happened at or after ``since``."""
+        times = self._label_times.get(model, [])
+        return len(times) - bisect.bisect_left(times, since)
 
     def labelled(self, model: str) -> int:
         return self.labels.labelled.get(model, 0)
@@ -122,6 +157,7 @@ class DriftStage:
         if not self.policy.change.enabled:
             return
         for record in records:
+            bisect.insort(self._label_times.setdefault(record.model, []), record.time)
             key = (record.model, record.version)
             detector = self._detectors.get(key)
             if detector is None:
@@ -141,6 +177,31 @@ class DriftStage:
                 alarm, labelled=self.labelled(record.model), window_index=self.monitor.open_index(*key)
             )
             out.alarm_firings += firings
+            if firings:
+                self._ask(record.model, record.version, alarm.since_time)
+        for model in {record.model for record in records}:
+            out.alarm_firings += self._follow_up(model, records[-1].time)
+
+    def _ask(self, model: str, version: int, since: float) -> None:
+        target = self.references(model, version).rows
+        self._asked[model] = _Change(since, self.labelled_since(model, since), target)
+
+    def _follow_up(self, model: str, now: float) -> list[Firing]:
+        change = self._following.get(model)
+        version = self._serving.get(model)
+        if change is None or version is None:
+            return []
+        seen = self.labelled_since(model, change.since)
+        if seen < 2 * change.labelled:
+            return []
+        firings = self.evaluator.follow_up(
+            model, version, since_time=change.since, since_labelled=seen, at_time=now,
+            window_index=self.monitor.open_index(model, version),
+        )  # fmt: skip
+        if firings:
+            del self._following[model]  # the next schedule comes with this retrain's promotion
+            self._asked[model] = _Change(change.since, seen, change.target)
+        return firings
 
     def _window(self, report: WindowReport, out: StageOutput) -> None:
         model = report.model
