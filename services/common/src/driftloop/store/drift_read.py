@@ -1,0 +1,221 @@
+"""Reads of the drift tables for the HTTP read APIs: windows, their statistics, and rule firings.
+
+``drift_metrics`` keeps one row per window, column and statistic (store/drift.py); these queries
+fold them back into one document per window: its rows and drift share, each column's verdict,
+the predictions' verdict, and the performance on its labelled records. Firings come with their
+webhook delivery and the retrain job they led to (``retrain_jobs.idempotency_key`` is the firing
+id; a firing coalesced into a job already running names that job in the delivery's response).
+Documented in docs/controller.md ("Read APIs"). Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select, tuple_
+from sqlalchemy.orm import Session
+
+from driftloop.store.drift import PERFORMANCE, DriftMetric, RuleFiring
+from driftloop.store.drift_rollup import PREDICTIONS
+from driftloop.store.jobs import RetrainJob
+
+WINDOW_ROW = ""  # the column name of a window's own rows (drift_share)
+# Statistics of the performance rows that are not task metrics.
+PERFORMANCE_COUNTS = ("labelled", "label_coverage")
+DEGRADATION = "_degradation"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    # SQLite returns naive datetimes; everything in the store is UTC.
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def windows(
+    engine: Engine,
+    model: str,
+    *,
+    version: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """The model's closed windows ending in [since, until], newest first, at most ``limit``."""
+    end = func.max(DriftMetric.window_end)
+    query = select(DriftMetric.version, DriftMetric.window_index).where(DriftMetric.model == model)
+    if version is not None:
+        query = query.where(DriftMetric.version == version)
+    if since is not None:
+        query = query.where(DriftMetric.window_end >= since)
+    if until is not None:
+        query = query.where(DriftMetric.window_end <= until)
+    query = (
+        query.group_by(DriftMetric.version, DriftMetric.window_index)
+        .order_by(end.desc(), DriftMetric.version.desc(), DriftMetric.window_index.desc())
+        .limit(limit)
+    )
+    with Session(engine) as session:
+        keys = [(int(v), int(i)) for v, i in session.execute(query)]
+        rows = _rows(session, model, keys)
+    return [summary(rows[key]) for key in keys]
+
+
+def window(engine: Engine, model: str, version: int, index: int) -> dict[str, Any] | None:
+    """One window with every statistic of every column; None when the store has no such window."""
+    with Session(engine) as session:
+        rows = _rows(session, model, [(version, index)]).get((version, index))
+    if not rows:
+        return None
+    statistics: dict[str, dict[str, float | None]] = defaultdict(dict)
+    for row in rows:
+        if row.column_name not in (WINDOW_ROW, PERFORMANCE):
+            statistics[row.column_name][row.statistic] = row.value
+    return {**summary(rows), "statistics": dict(statistics)}
+
+
+def _rows(session: Session, model: str, keys: list[tuple[int, int]]) -> dict[tuple[int, int], list[DriftMetric]]:
+    if not keys:
+        return {}
+    query = select(DriftMetric).where(
+        DriftMetric.model == model, tuple_(DriftMetric.version, DriftMetric.window_index).in_(keys)
+    )
+    grouped: dict[tuple[int, int], list[DriftMetric]] = defaultdict(list)
+    for row in session.scalars(query.order_by(DriftMetric.id)):
+        grouped[(row.version, row.window_index)].append(row)
+    return grouped
+
+
+def summary(rows: list[DriftMetric]) -> dict[str, Any]:
+    """One window's document from its ``drift_metrics`` rows (all of one model, version and index)."""
+    first = rows[0]
+    by_column: dict[str, dict[str, DriftMetric]] = defaultdict(dict)
+    for row in rows:
+        by_column[row.column_name][row.statistic] = row
+    own = by_column.pop(WINDOW_ROW, {}).get("drift_share")
+    performance = by_column.pop(PERFORMANCE, None)
+    predictions = by_column.pop(PREDICTIONS, None)
+    return {
+        "model": first.model,
+        "version": first.version,
+        "index": first.window_index,
+        "start": _iso(first.window_start),
+        "end": _iso(first.window_end),
+        "rows": own.n if own is not None else None,
+        "drift_share": own.value if own is not None else None,
+        "label_coverage": first.label_coverage,
+        "columns": {name: _verdict(stats) for name, stats in sorted(by_column.items())},
+        "predictions": _verdict(predictions) if predictions else None,
+        "performance": _performance(performance) if performance else None,
+    }
+
+
+def _verdict(statistics: dict[str, DriftMetric]) -> dict[str, Any]:
+    # Threshold, verdict and count are the column's, repeated on each of its rows.
+    any_row = next(iter(statistics.values()))
+    score = statistics.get("drift_score")
+    return {
+        "drifted": any_row.drifted,
+        "score": score.value if score is not None else None,
+        "threshold": any_row.threshold,
+        "n": any_row.n,
+    }
+
+
+def _performance(statistics: dict[str, DriftMetric]) -> dict[str, Any]:
+    labelled = statistics.get("labelled")
+    coverage = statistics.get("label_coverage")
+    metrics = {s: r.value for s, r in statistics.items() if s not in PERFORMANCE_COUNTS and not s.endswith(DEGRADATION)}
+    degradation = {s.removesuffix(DEGRADATION): r.value for s, r in statistics.items() if s.endswith(DEGRADATION)}
+    return {
+        "labelled": int(labelled.value) if labelled is not None and labelled.value is not None else 0,
+        "label_coverage": coverage.value if coverage is not None else None,
+        "metrics": metrics,
+        "degradation": degradation,
+    }
+
+
+def firings(engine: Engine, model: str, *, since: datetime | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """The model's rule firings (since ``since``, by the windows' clock), newest first, with delivery and job."""
+    query = select(RuleFiring, RetrainJob).outerjoin(RetrainJob, RetrainJob.idempotency_key == RuleFiring.id)
+    query = query.where(RuleFiring.model == model)
+    if since is not None:
+        query = query.where(RuleFiring.fired_at >= since)
+    query = query.order_by(RuleFiring.fired_at.desc(), RuleFiring.recorded_at.desc()).limit(limit)
+    with Session(engine) as session:
+        found = [(firing, job) for firing, job in session.execute(query)]
+        coalesced: dict[str, str] = {}  # firing id -> the job its delivery's answer names
+        for firing, job in found:
+            named = _job_named_in(firing.response) if job is None else None
+            if named is not None:
+                coalesced[firing.id] = named
+        jobs = _jobs(session, coalesced.values())
+    return [_firing(firing, job or jobs.get(coalesced.get(firing.id, ""))) for firing, job in found]
+
+
+def _job_named_in(response: str | None) -> str | None:
+    """The job id in the controller's answer to the webhook (``{"job_id": ...}``), if it is readable."""
+    if not response:
+        return None
+    try:
+        answer = json.loads(response)
+    except ValueError:  # truncated by the forwarder, or not the controller's JSON
+        return None
+    job_id = answer.get("job_id") if isinstance(answer, dict) else None
+    return job_id if isinstance(job_id, str) else None
+
+
+def _jobs(session: Session, ids: Iterable[str]) -> dict[str, RetrainJob]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return {job.id: job for job in session.scalars(select(RetrainJob).where(RetrainJob.id.in_(wanted)))}
+
+
+def _firing(firing: RuleFiring, job: RetrainJob | None) -> dict[str, Any]:
+    body = firing.body or {}
+    rule = body.get("rule", {})
+    delivery = None
+    if firing.action == "retrain":  # alert rules send nothing
+        delivery = {
+            "status": firing.delivery_status or "pending",
+            "attempts": firing.attempts,
+            "http_status": firing.http_status,
+            "error": firing.error,
+            "finished_at": _iso(firing.delivered_at),
+        }
+    return {
+        "id": firing.id,
+        "rule": firing.rule,
+        "action": firing.action,
+        "statistic": rule.get("statistic"),
+        "threshold": rule.get("threshold"),
+        "consecutive": rule.get("consecutive"),
+        "version": firing.version,
+        "window": {"index": firing.window_index, **body.get("window", {})},
+        "fired_at": _iso(firing.fired_at),
+        "recorded_at": _iso(firing.recorded_at),
+        "evidence": body.get("evidence", []),
+        "delivery": delivery,
+        "job": _job(job) if job is not None else None,
+    }
+
+
+def _job(job: RetrainJob) -> dict[str, Any]:
+    decision = job.decision or {}
+    promoted = decision.get("promote")
+    return {
+        "id": job.id,
+        "state": job.state,
+        "trigger": job.trigger,
+        "created_at": _iso(job.created_at),
+        "finished_at": _iso(job.finished_at),
+        "challenger_version": job.challenger_version,
+        "decision": None if promoted is None else ("promoted" if promoted else "rejected"),
+        "error": job.error,
+    }
