@@ -65,6 +65,8 @@ class Ports:
         """Raise ``ConfigError`` naming the first port that something on 127.0.0.1 already holds."""
         for name, port in asdict(self).items():
             with socket.socket() as sock:
+                # As uvicorn binds: connections of a stopped service in TIME_WAIT do not hold the port.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     sock.bind((HOST, port))
                 except OSError:
