@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -185,6 +185,10 @@ async def test_windows_filter_by_version_time_and_limit(served: tuple[httpx.Asyn
     third_end = _iso(written.reports[2].end).isoformat()
     spanned = (await client.get(base, params={"since": second_end, "until": third_end}, headers=AUTH)).json()
     assert [w["index"] for w in spanned["windows"]] == [2, 1]
+    # The same span written in another time zone selects the same windows.
+    elsewhere = timezone(timedelta(hours=2))
+    zoned = {"since": _iso(written.reports[1].end).astimezone(elsewhere).isoformat(), "until": third_end}
+    assert [w["index"] for w in (await client.get(base, params=zoned, headers=AUTH)).json()["windows"]] == [2, 1]
 
 
 async def test_one_window_has_every_statistic(served: tuple[httpx.AsyncClient, Written]) -> None:

@@ -37,6 +37,11 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+def _utc(moment: datetime | None) -> datetime | None:
+    # SQLite compares the stored UTC text: a bound time in another zone must be converted first.
+    return moment.astimezone(UTC) if moment is not None else None
+
+
 def windows(
     engine: Engine,
     model: str,
@@ -51,6 +56,7 @@ def windows(
     query = select(DriftMetric.version, DriftMetric.window_index).where(DriftMetric.model == model)
     if version is not None:
         query = query.where(DriftMetric.version == version)
+    since, until = _utc(since), _utc(until)
     if since is not None:
         query = query.where(DriftMetric.window_end >= since)
     if until is not None:
@@ -144,6 +150,7 @@ def firings(engine: Engine, model: str, *, since: datetime | None = None, limit:
     """The model's rule firings (since ``since``, by the windows' clock), newest first, with delivery and job."""
     query = select(RuleFiring, RetrainJob).outerjoin(RetrainJob, RetrainJob.idempotency_key == RuleFiring.id)
     query = query.where(RuleFiring.model == model)
+    since = _utc(since)
     if since is not None:
         query = query.where(RuleFiring.fired_at >= since)
     query = query.order_by(RuleFiring.fired_at.desc(), RuleFiring.recorded_at.desc()).limit(limit)
