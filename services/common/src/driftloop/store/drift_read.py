@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select, tuple_
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
 from driftloop.store.drift import PERFORMANCE, DriftMetric, RuleFiring
@@ -42,6 +42,37 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(UTC) if moment is not None else None
 
 
+# A window's own row (drift_share) carries what is the window's: times, rows, label coverage.
+HEADER = (
+    DriftMetric.version,
+    DriftMetric.window_index,
+    DriftMetric.window_start,
+    DriftMetric.window_end,
+    DriftMetric.n,
+    DriftMetric.value,
+    DriftMetric.label_coverage,
+)
+# The other rows, as plain tuples: a page of windows is ~100,000 of them, too many for ORM
+# objects or for parsing the same window times again on every row.
+STATISTIC = (
+    DriftMetric.version,
+    DriftMetric.window_index,
+    DriftMetric.column_name,
+    DriftMetric.statistic,
+    DriftMetric.value,
+    DriftMetric.threshold,
+    DriftMetric.drifted,
+    DriftMetric.n,
+)
+Key = tuple[int, int]
+Statistic = tuple[str, str, float | None, float | None, bool | None, int]
+"""column, statistic, value, threshold, drifted, n"""
+
+
+def _own_rows() -> Any:
+    return select(*HEADER).where(DriftMetric.column_name == WINDOW_ROW, DriftMetric.statistic == "drift_share")
+
+
 def windows(
     engine: Engine,
     model: str,
@@ -52,8 +83,8 @@ def windows(
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """The model's closed windows ending in [since, until], newest first, at most ``limit``."""
-    end = func.max(DriftMetric.window_end)
-    query = select(DriftMetric.version, DriftMetric.window_index).where(DriftMetric.model == model)
+    # One own row per window, on the (model, window_end) index: no grouping of every statistic.
+    query = _own_rows().where(DriftMetric.model == model)
     if version is not None:
         query = query.where(DriftMetric.version == version)
     since, until = _utc(since), _utc(until)
@@ -61,88 +92,88 @@ def windows(
         query = query.where(DriftMetric.window_end >= since)
     if until is not None:
         query = query.where(DriftMetric.window_end <= until)
-    query = (
-        query.group_by(DriftMetric.version, DriftMetric.window_index)
-        .order_by(end.desc(), DriftMetric.version.desc(), DriftMetric.window_index.desc())
-        .limit(limit)
-    )
-    with Session(engine) as session:
-        keys = [(int(v), int(i)) for v, i in session.execute(query)]
-        rows = _rows(session, model, keys)
-    return [summary(rows[key]) for key in keys]
+    query = query.order_by(
+        DriftMetric.window_end.desc(), DriftMetric.version.desc(), DriftMetric.window_index.desc()
+    ).limit(limit)
+    with engine.connect() as connection:
+        headers = list(connection.execute(query))
+        statistics = _statistics(connection, model, [(h[0], h[1]) for h in headers])
+    return [summary(model, header, statistics.get((header[0], header[1]), [])) for header in headers]
 
 
 def window(engine: Engine, model: str, version: int, index: int) -> dict[str, Any] | None:
     """One window with every statistic of every column; None when the store has no such window."""
-    with Session(engine) as session:
-        rows = _rows(session, model, [(version, index)]).get((version, index))
-    if not rows:
-        return None
-    statistics: dict[str, dict[str, float | None]] = defaultdict(dict)
-    for row in rows:
-        if row.column_name not in (WINDOW_ROW, PERFORMANCE):
-            statistics[row.column_name][row.statistic] = row.value
-    return {**summary(rows), "statistics": dict(statistics)}
-
-
-def _rows(session: Session, model: str, keys: list[tuple[int, int]]) -> dict[tuple[int, int], list[DriftMetric]]:
-    if not keys:
-        return {}
-    query = select(DriftMetric).where(
-        DriftMetric.model == model, tuple_(DriftMetric.version, DriftMetric.window_index).in_(keys)
+    query = _own_rows().where(
+        DriftMetric.model == model, DriftMetric.version == version, DriftMetric.window_index == index
     )
-    grouped: dict[tuple[int, int], list[DriftMetric]] = defaultdict(list)
-    for row in session.scalars(query.order_by(DriftMetric.id)):
-        grouped[(row.version, row.window_index)].append(row)
+    with engine.connect() as connection:
+        header = connection.execute(query).first()
+        if header is None:
+            return None
+        rows = _statistics(connection, model, [(version, index)]).get((version, index), [])
+    statistics: dict[str, dict[str, float | None]] = defaultdict(dict)
+    for column, statistic, value, *_ in rows:
+        if column != PERFORMANCE:
+            statistics[column][statistic] = value
+    return {**summary(model, header, rows), "statistics": dict(statistics)}
+
+
+def _statistics(connection: Connection, model: str, keys: list[Key]) -> dict[Key, list[Statistic]]:
+    """The column rows of each (version, index), read on the (model, version, window_index) index."""
+    indices: dict[int, list[int]] = defaultdict(list)
+    for version, index in keys:
+        indices[version].append(index)
+    grouped: dict[Key, list[Statistic]] = defaultdict(list)
+    for version, wanted in indices.items():
+        query = select(*STATISTIC).where(
+            DriftMetric.model == model,
+            DriftMetric.version == version,
+            DriftMetric.window_index.in_(wanted),
+            DriftMetric.column_name != WINDOW_ROW,
+        )
+        for row_version, index, *statistic in connection.execute(query.order_by(DriftMetric.id)):
+            grouped[(row_version, index)].append(tuple(statistic))  # type: ignore[arg-type]
     return grouped
 
 
-def summary(rows: list[DriftMetric]) -> dict[str, Any]:
-    """One window's document from its ``drift_metrics`` rows (all of one model, version and index)."""
-    first = rows[0]
-    by_column: dict[str, dict[str, DriftMetric]] = defaultdict(dict)
+def summary(model: str, header: Any, rows: list[Statistic]) -> dict[str, Any]:
+    """One window's document from its own row (``header``) and its column rows."""
+    version, index, start, end, n, drift_share, coverage = header
+    by_column: dict[str, dict[str, Statistic]] = defaultdict(dict)
     for row in rows:
-        by_column[row.column_name][row.statistic] = row
-    own = by_column.pop(WINDOW_ROW, {}).get("drift_share")
+        by_column[row[0]][row[1]] = row
     performance = by_column.pop(PERFORMANCE, None)
     predictions = by_column.pop(PREDICTIONS, None)
     return {
-        "model": first.model,
-        "version": first.version,
-        "index": first.window_index,
-        "start": _iso(first.window_start),
-        "end": _iso(first.window_end),
-        "rows": own.n if own is not None else None,
-        "drift_share": own.value if own is not None else None,
-        "label_coverage": first.label_coverage,
+        "model": model,
+        "version": version,
+        "index": index,
+        "start": _iso(start),
+        "end": _iso(end),
+        "rows": n,
+        "drift_share": drift_share,
+        "label_coverage": coverage,
         "columns": {name: _verdict(stats) for name, stats in sorted(by_column.items())},
         "predictions": _verdict(predictions) if predictions else None,
         "performance": _performance(performance) if performance else None,
     }
 
 
-def _verdict(statistics: dict[str, DriftMetric]) -> dict[str, Any]:
+def _verdict(statistics: dict[str, Statistic]) -> dict[str, Any]:
     # Threshold, verdict and count are the column's, repeated on each of its rows.
-    any_row = next(iter(statistics.values()))
+    _, _, _, threshold, drifted, n = next(iter(statistics.values()))
     score = statistics.get("drift_score")
-    return {
-        "drifted": any_row.drifted,
-        "score": score.value if score is not None else None,
-        "threshold": any_row.threshold,
-        "n": any_row.n,
-    }
+    return {"drifted": drifted, "score": score[2] if score is not None else None, "threshold": threshold, "n": n}
 
 
-def _performance(statistics: dict[str, DriftMetric]) -> dict[str, Any]:
-    labelled = statistics.get("labelled")
-    coverage = statistics.get("label_coverage")
-    metrics = {s: r.value for s, r in statistics.items() if s not in PERFORMANCE_COUNTS and not s.endswith(DEGRADATION)}
-    degradation = {s.removesuffix(DEGRADATION): r.value for s, r in statistics.items() if s.endswith(DEGRADATION)}
+def _performance(statistics: dict[str, Statistic]) -> dict[str, Any]:
+    values = {statistic: row[2] for statistic, row in statistics.items()}
+    labelled = values.get("labelled")
     return {
-        "labelled": int(labelled.value) if labelled is not None and labelled.value is not None else 0,
-        "label_coverage": coverage.value if coverage is not None else None,
-        "metrics": metrics,
-        "degradation": degradation,
+        "labelled": int(labelled) if labelled is not None else 0,
+        "label_coverage": values.get("label_coverage"),
+        "metrics": {s: v for s, v in values.items() if s not in PERFORMANCE_COUNTS and not s.endswith(DEGRADATION)},
+        "degradation": {s.removesuffix(DEGRADATION): v for s, v in values.items() if s.endswith(DEGRADATION)},
     }
 
 
