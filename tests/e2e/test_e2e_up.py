@@ -26,6 +26,13 @@ from driftloop.registry import Registry
 
 pytestmark = pytest.mark.slow
 FINISHED = ("succeeded", "failed", "cancelled")
+LABELLED_REQUESTS = 3  # of 100 records: 300 labels, enough for the quality gate's 50-row holdout (20 %)
+POLICY = """
+window: {by: count, size: 100}
+detection: {min_samples: 50, min_labelled: 20}
+rules:
+  - {name: prediction-drift, statistic: prediction_drift, consecutive: 1, cooldown: 1h, action: alert}
+"""
 
 
 def _port_open(port: int) -> bool:
@@ -114,7 +121,9 @@ def test_up_with_data_serves_and_retrains_a_model_that_is_not_the_demos(tmp_path
     args = ["--home", str(home), "--base-port", str(base), "--time-budget", "3"]
     # A short retrain: the controller's search budget (its settings reach it through up's environment).
     quick = {"DRIFTLOOP_TRAINING__TIME_BUDGET": "3", "DRIFTLOOP_TRAINING__MAX_TRIALS": "2"}
-    own = [*args, "--data", str(data), "--target", "y", "--name", "other"]
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    own = [*args, "--data", str(data), "--target", "y", "--name", "other", "--policy", str(policy)]
     with running_up(own, tmp_path / "up.log", quick) as output, httpx.Client(timeout=30.0) as client:
         url, body = printed_curl(output, "other")
         assert url == f"{scoring}/v1/models/other/predict"
@@ -122,6 +131,24 @@ def test_up_with_data_serves_and_retrains_a_model_that_is_not_the_demos(tmp_path
         assert scored.status_code == 200, scored.text
         assert scored.json()["version"] == 1
         assert isinstance(scored.json()["predictions"][0]["prediction"], float)
+
+        # Labelled traffic: each request's labels first, so that they count in its window.
+        history = pd.read_csv(data)
+        for n in range(LABELLED_REQUESTS):
+            part = history.iloc[n * 100 : (n + 1) * 100]
+            labels = [{"request_id": f"r{n}", "record_index": i, "actual": y} for i, y in enumerate(part["y"])]
+            assert client.post(f"{scoring}/v1/models/other/feedback", json=labels).status_code == 200
+            records = part.drop(columns=["y"]).to_dict("records")
+            answer = client.post(url, json={"records": records}, headers={"X-Request-ID": f"r{n}"})
+            assert answer.status_code == 200, answer.text
+        # The policy's 100-record windows (the default is 1,000), read back over HTTP.
+        windows_url = f"{controller}/v1/models/other/windows"
+        while len(windows := client.get(windows_url).json()["windows"]) < LABELLED_REQUESTS:
+            time.sleep(0.2)  # polling the forwarder's store through the controller
+        assert [(w["index"], w["rows"]) for w in windows] == [(2, 100), (1, 100), (0, 100)]
+        # Window 0 holds the curl's unlabelled record; each later one starts with the last of a request.
+        assert [w["performance"]["labelled"] for w in windows] == [100, 100, 99]
+        assert all("rmse" in w["performance"]["metrics"] for w in windows)
 
         asked = client.post(
             f"{controller}/v1/retrain",
@@ -132,11 +159,12 @@ def test_up_with_data_serves_and_retrains_a_model_that_is_not_the_demos(tmp_path
         job_id = asked.json()["job_id"]
         while (job := client.get(f"{controller}/v1/jobs/{job_id}").json())["state"] not in FINISHED:
             time.sleep(0.2)  # polling another process's job
-        assert job["state"] == "succeeded", job
+        assert job["state"] == "succeeded", (job["error"], job["log"])
         assert job["dataset_id"] is not None
         assert job["decision"]["outcome"] in ("promoted", "rejected")
-        dataset = client.get(f"{features}/v1/datasets/{job['dataset_id']}").json()
-        assert dataset["quality"]["rows"]["source"] + dataset["rows"]["holdout"] == 800
+        # Built from the whole CSV plus the labelled traffic (its newest labels held out for the gate).
+        rows = client.get(f"{features}/v1/datasets/{job['dataset_id']}").json()["quality"]["rows"]
+        assert (rows["source"], rows["labelled"]) == (800, LABELLED_REQUESTS * 100)
     store = Registry(home / "registry")
     assert store.models() == ["other"]  # the demo's model was never trained
     assert store.versions("other") == [1, 2]
@@ -148,4 +176,4 @@ def test_up_with_data_serves_and_retrains_a_model_that_is_not_the_demos(tmp_path
         assert client.post(url, json=body).status_code == 200
         made = client.post(f"{features}/v1/datasets", json={"model": "other", "strategy": {"kind": "source"}})
         assert made.status_code in (200, 201), made.text
-        assert made.json()["rows"]["train"] + made.json()["rows"]["holdout"] == 800
+        assert made.json()["quality"]["rows"]["source"] == 800
