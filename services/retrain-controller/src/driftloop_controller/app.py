@@ -20,6 +20,7 @@ from driftloop.store.migrate import upgrade
 from driftloop_controller.controller import Controller
 from driftloop_controller.dashboard import dashboard_router
 from driftloop_controller.metrics import WEBHOOKS
+from driftloop_controller.read_api import read_router
 from driftloop_controller.settings import ControllerSettings
 
 
@@ -131,4 +132,5 @@ def create_app(settings: ControllerSettings | None = None) -> FastAPI:
         return await controller.rollback(name, (body or RollbackBody()).reason)
 
     app.include_router(dashboard_router())
+    app.include_router(read_router())
     return app

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
 
 import httpx
 
-from driftloop.errors import DriftloopError
+from driftloop.errors import ConfigError, DriftloopError
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 60.0
@@ -54,6 +55,22 @@ class Ports:
     features: int = 8081
     forwarder: int = 8082
     controller: int = 8083
+
+    @classmethod
+    def from_base(cls, base: int) -> Ports:
+        """Scoring on ``base``, the others on the next three ports (what ``driftloop up`` does)."""
+        return cls(base, base + 1, base + 2, base + 3)
+
+    def check_free(self) -> None:
+        """Raise ``ConfigError`` naming the first port that something on 127.0.0.1 already holds."""
+        for name, port in asdict(self).items():
+            with socket.socket() as sock:
+                # As uvicorn binds: connections of a stopped service in TIME_WAIT do not hold the port.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind((HOST, port))
+                except OSError:
+                    raise ConfigError(f"port {port} ({name}) on {HOST} is in use: choose another --base-port") from None
 
 
 def home_environment(home: Path, *, bus_url: str | None = None, store_url: str | None = None) -> dict[str, str]:

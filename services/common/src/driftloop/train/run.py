@@ -66,8 +66,8 @@ class DatasetSplit:
 
 
 def train_file(path: Path | str, target: str | None = None, **kwargs: Any) -> TrainResult:
-    """``train_model`` on a CSV/Parquet file; the lineage records the sha256 of its bytes."""
-    path = Path(path)
+    """``train_model`` on a CSV/Parquet file; the lineage records its absolute path and the sha256 of its bytes."""
+    path = Path(path).resolve()  # absolute: ``driftloop up`` finds a model's source data from another directory
     frame = load_table(path)
     return train_model(frame, target, source=path, dataset_sha256=file_sha256(path), **kwargs)
 
