@@ -32,6 +32,8 @@ window: {by: count, size: 100}
 detection: {min_samples: 50, min_labelled: 20}
 rules:
   - {name: prediction-drift, statistic: prediction_drift, consecutive: 1, cooldown: 1h, action: alert}
+retrain:
+  training: {time_budget: 3, max_trials: 2}
 """
 
 
@@ -119,8 +121,8 @@ def test_up_with_data_serves_and_retrains_a_model_that_is_not_the_demos(tmp_path
     scoring, features, controller = (f"http://127.0.0.1:{port}" for port in (base, base + 1, base + 3))
     home = tmp_path / "home"
     args = ["--home", str(home), "--base-port", str(base), "--time-budget", "3"]
-    # A short retrain: the controller's search budget (its settings reach it through up's environment).
-    quick = {"DRIFTLOOP_TRAINING__TIME_BUDGET": "3", "DRIFTLOOP_TRAINING__MAX_TRIALS": "2"}
+    # A short retrain: the policy's retrain.training block reaches the controller through --policy.
+    quick: dict[str, str] = {}
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
     own = [*args, "--data", str(data), "--target", "y", "--name", "other", "--policy", str(policy)]

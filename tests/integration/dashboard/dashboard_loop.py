@@ -134,7 +134,7 @@ def build_loop_store(workdir: Path) -> LoopStore:
         "DRIFTLOOP_REGISTRY__PATH": str(registry.root),
         "DRIFTLOOP_BUS__URL": f"sqlite:///{workdir / 'bus.db'}",
         "DRIFTLOOP_STORE__URL": store_url,
-        "DRIFTLOOP_DRIFT__RULES": str(rules),
+        "DRIFTLOOP_POLICY": str(rules),
         "DRIFTLOOP_REGISTRY__POLL_INTERVAL_S": "0.2",
         "DRIFTLOOP_LOG__LEVEL": "WARNING",
     }

@@ -22,11 +22,13 @@ from driftloop_forwarder.settings import ForwarderSettings, ForwardSettings
 
 def test_drift_and_webhook_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRIFTLOOP_DRIFT__ENABLED", "false")
-    monkeypatch.setenv("DRIFTLOOP_DRIFT__RULES", "/etc/driftloop/rules.yaml")
+    monkeypatch.setenv("DRIFTLOOP_POLICY", "/etc/driftloop/policy.yaml")
+    monkeypatch.setenv("DRIFTLOOP_DRIFT__RULES", "/etc/driftloop/rules.yaml")  # the former spelling, still read
     monkeypatch.setenv("DRIFTLOOP_WEBHOOK__URL", "http://controller:8083/v1/retrain")
     monkeypatch.setenv("DRIFTLOOP_WEBHOOK__SECRET", "s3cret")
     settings = ForwarderSettings()
     assert settings.drift.enabled is False
+    assert settings.policy == "/etc/driftloop/policy.yaml"
     assert settings.drift.rules == "/etc/driftloop/rules.yaml"
     assert (settings.webhook.url, settings.webhook.secret) == ("http://controller:8083/v1/retrain", "s3cret")
 
