@@ -8,31 +8,15 @@ browser cannot set a header when it opens a page; the page passes it on as a hea
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from driftloop.errors import NotFoundError, UnauthorizedError
+from driftloop.errors import NotFoundError
+from driftloop.http import KeyChecker
 from driftloop.report import CHARTS, ReportData, parse_time, plotly_js_path, render_page
-
-
-def _token(
-    request: Request,
-    authorization: Annotated[str | None, Header()] = None,
-    token: Annotated[str | None, Query(description="The dashboard token, for opening the page in a browser.")] = None,
-) -> str:
-    """The configured token when the request carries it (empty when none is configured)."""
-    expected: str = request.app.state.settings.dashboard.token
-    if not expected:
-        return ""
-    scheme, _, given = (authorization or "").partition(" ")
-    candidate = given if scheme.lower() == "bearer" else (token or "")
-    if not hmac.compare_digest(candidate.encode(), expected.encode()):
-        raise UnauthorizedError("the dashboard needs its token: Authorization: Bearer <DRIFTLOOP_DASHBOARD__TOKEN>")
-    return expected
 
 
 def _data(request: Request) -> ReportData:
@@ -40,14 +24,27 @@ def _data(request: Request) -> ReportData:
     return ReportData(controller.jobs.engine, controller.registry)
 
 
-Token = Annotated[str, Depends(_token)]
 Data = Annotated[ReportData, Depends(_data)]
 Since = Annotated[str | None, Query(description="ISO 8601 time or a duration back from now (15m, 6h, 7d).")]
 Until = Annotated[str | None, Query(description="ISO 8601 time (default: the last prediction).")]
 
 
-def dashboard_router() -> APIRouter:
+def dashboard_router(reader: KeyChecker) -> APIRouter:
+    """Every route but the Plotly asset behind ``reader`` (the dashboard token, header or ``?token=``)."""
     router = APIRouter(prefix="/dashboard", tags=["dashboard"])
+
+    def _token(
+        request: Request,
+        token: Annotated[
+            str | None, Query(description="The dashboard token, for opening the page in a browser.")
+        ] = None,
+    ) -> str:
+        """The token the request carried, passed on by the page to its API calls (empty when none is configured)."""
+        reader(request)
+        expected: str = request.app.state.settings.dashboard.token
+        return expected
+
+    Token = Annotated[str, Depends(_token)]
 
     @router.get("", include_in_schema=False)
     def index(request: Request, data: Data, token: Token) -> Response:
