@@ -65,7 +65,8 @@ async def test_not_ready_until_a_model_is_loaded(
         )
         assert (await client.get("/v2/health/ready")).status_code == 200
         logged = warnings_about_readiness(capsys.readouterr().err)
-        assert len(logged) == 1 and "scoring is ready again" in logged[0], logged
+        assert len(logged) == 1, logged
+        assert "scoring is ready again" in logged[0]
 
         app.state.service.publisher = None  # as before the lifespan has started the publisher
         ready = await client.get("/v2/health/ready")

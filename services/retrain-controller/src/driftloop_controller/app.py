@@ -17,7 +17,7 @@ from driftloop.http import NO_FASTAPI_DOCS, KeyChecker, install_edge, json_error
 from driftloop.store.engine import make_engine
 from driftloop.store.migrate import upgrade
 from driftloop_controller.controller import Controller
-from driftloop_controller.dashboard import dashboard_router
+from driftloop_controller.dashboard import dashboard_reader, dashboard_router
 from driftloop_controller.metrics import WEBHOOKS
 from driftloop_controller.settings import ControllerSettings
 
@@ -64,7 +64,7 @@ def create_app(settings: ControllerSettings | None = None) -> FastAPI:
     # State changes take the admin token; reads (jobs, versions, the dashboard, the OpenAPI
     # document) the dashboard's token; the webhook is signed instead (controller.submit).
     Admin = Depends(KeyChecker([settings.auth.admin_token]))
-    reader = KeyChecker([settings.dashboard.token], query_param="token")
+    reader = dashboard_reader(settings)
     Reader = Depends(reader)
 
     @app.get("/healthz")
@@ -106,6 +106,6 @@ def create_app(settings: ControllerSettings | None = None) -> FastAPI:
     async def rollback(name: str, controller: ControllerDep, body: RollbackBody | None = None) -> dict[str, Any]:
         return await controller.rollback(name, (body or RollbackBody()).reason)
 
-    app.include_router(dashboard_router(reader))
+    app.include_router(dashboard_router())
     install_edge(app, keys=reader, max_body_bytes=settings.limits.max_body_bytes, render=_render_error)
     return app

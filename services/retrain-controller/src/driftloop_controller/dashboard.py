@@ -17,6 +17,22 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from driftloop.errors import NotFoundError
 from driftloop.http import KeyChecker
 from driftloop.report import CHARTS, ReportData, parse_time, plotly_js_path, render_page
+from driftloop_controller.settings import ControllerSettings
+
+
+def dashboard_reader(settings: ControllerSettings) -> KeyChecker:
+    """The dashboard token, as a header or ``?token=``: the dashboard, /v1/jobs and the OpenAPI document."""
+    return KeyChecker([settings.dashboard.token], query_param="token")
+
+
+def _token(
+    request: Request,
+    token: Annotated[str | None, Query(description="The dashboard token, for opening the page in a browser.")] = None,
+) -> str:
+    """The configured token, once the request has shown it (empty when none is configured): the page passes it on."""
+    settings: ControllerSettings = request.app.state.settings
+    dashboard_reader(settings)(request)
+    return settings.dashboard.token
 
 
 def _data(request: Request) -> ReportData:
@@ -24,27 +40,15 @@ def _data(request: Request) -> ReportData:
     return ReportData(controller.jobs.engine, controller.registry)
 
 
+Token = Annotated[str, Depends(_token)]
 Data = Annotated[ReportData, Depends(_data)]
 Since = Annotated[str | None, Query(description="ISO 8601 time or a duration back from now (15m, 6h, 7d).")]
 Until = Annotated[str | None, Query(description="ISO 8601 time (default: the last prediction).")]
 
 
-def dashboard_router(reader: KeyChecker) -> APIRouter:
-    """Every route but the Plotly asset behind ``reader`` (the dashboard token, header or ``?token=``)."""
+def dashboard_router() -> APIRouter:
+    """Every route but the Plotly asset behind the dashboard token (:func:`dashboard_reader`)."""
     router = APIRouter(prefix="/dashboard", tags=["dashboard"])
-
-    def _token(
-        request: Request,
-        token: Annotated[
-            str | None, Query(description="The dashboard token, for opening the page in a browser.")
-        ] = None,
-    ) -> str:
-        """The token the request carried, passed on by the page to its API calls (empty when none is configured)."""
-        reader(request)
-        expected: str = request.app.state.settings.dashboard.token
-        return expected
-
-    Token = Annotated[str, Depends(_token)]
 
     @router.get("", include_in_schema=False)
     def index(request: Request, data: Data, token: Token) -> Response:

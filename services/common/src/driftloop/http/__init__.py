@@ -25,12 +25,17 @@ from .limits import RequestEdge, check_json_body, read_body
 __all__ = [
     "NO_FASTAPI_DOCS",
     "UNAUTHORIZED_MESSAGE",
+    "Document",
     "KeyChecker",
     "Readiness",
     "ReadinessLog",
+    "Render",
     "RequestEdge",
     "check_json_body",
+    "install_docs",
     "install_edge",
+    "install_error_handlers",
+    "json_error",
     "read_body",
 ]
 

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -43,7 +43,7 @@ INTERNAL_MESSAGE = "internal error: the request was not processed; the service l
 class HttpError(DriftloopError):
     """A refusal of Starlette's or of the edge's, carried as a DriftloopError so that one renderer draws it."""
 
-    def __init__(self, status_code: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status_code: int, message: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.code = _CODES.get(status_code, "http_error")
