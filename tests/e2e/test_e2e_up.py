@@ -17,7 +17,6 @@ import pytest
 from driftloop.registry import Registry
 
 pytestmark = pytest.mark.slow
-START_DEADLINE_S = 120.0
 
 
 def _port_open(port: int) -> bool:
@@ -52,9 +51,9 @@ def test_up_starts_the_four_services_and_stops_them_on_sigterm(tmp_path: Path) -
     log = (tmp_path / "up.log").open("wb")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     try:
-        deadline = time.monotonic() + START_DEADLINE_S
         with httpx.Client(timeout=2.0) as client:
-            while "Ready." not in (tmp_path / "up.log").read_text() and time.monotonic() < deadline:
+            # No deadline: until it says Ready or exits (the suite's own time limit bounds it).
+            while "Ready." not in (tmp_path / "up.log").read_text():
                 assert process.poll() is None, (tmp_path / "up.log").read_text()
                 time.sleep(0.2)  # polling the output of another process
             output = (tmp_path / "up.log").read_text()
