@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboard"))
 from browser import chromium, console_errors
 
 KEY = "docs-key"
+REDOC_LOGO = "cdn.redoc.ly/redoc/logo-mini.svg"
 
 
 def test_swagger_ui_and_redoc_render_offline_and_show_the_models_once_authorized(
@@ -21,7 +22,7 @@ def test_swagger_ui_and_redoc_render_offline_and_show_the_models_once_authorized
 ) -> None:
     server = start_server(tmp_path, server_env(scoring_registry, tmp_path, DRIFTLOOP_AUTH__API_KEYS=KEY))
     server.start()
-    with chromium(tmp_path / "profile", offline=True) as driver:
+    with chromium(tmp_path / "profile", offline=True, serve_loopback=True) as driver:
         driver.get(f"{server.url}/docs")
         WebDriverWait(driver, 30).until(lambda d: d.find_elements("css selector", ".swagger-ui .opblock"))
         page = driver.find_element("css selector", ".swagger-ui").text
@@ -46,4 +47,6 @@ def test_swagger_ui_and_redoc_render_offline_and_show_the_models_once_authorized
         WebDriverWait(driver, 30).until(lambda d: d.find_elements("css selector", "[data-section-id]"))
         assert "driftloop scoring" in driver.find_element("tag name", "body").text
         driver.save_screenshot(str(tmp_path / "redoc.png"))
-        assert console_errors(driver) == []
+        # ReDoc's sidebar footer links its maker's logo from its CDN, and hides it when it fails to
+        # load: the one request that leaves, and the page does not depend on it.
+        assert [e for e in console_errors(driver) if REDOC_LOGO not in e] == []
