@@ -3,7 +3,6 @@ controller's view, and the answers of a running scoring service (separate proces
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
@@ -16,7 +15,6 @@ from driftloop.registry import Registry
 
 pytestmark = pytest.mark.slow
 ADMIN = "e2e-admin-token"
-SWAP_DEADLINE_S = 30.0
 
 
 def test_rollback_restores_the_previous_champion_everywhere(tmp_path: Path, ports: Ports) -> None:
@@ -59,10 +57,9 @@ def test_rollback_restores_the_previous_champion_everywhere(tmp_path: Path, port
         assert versions["aliases"]["champion"] == 1
 
         # Scoring follows the alias by itself; every request meanwhile is answered (by 2, then 1).
-        deadline = time.monotonic() + SWAP_DEADLINE_S
+        # No deadline: the outcome is waited for (the suite's own time limit bounds it).
         seen = [served_version()]
-        while seen[-1] != 1 and time.monotonic() < deadline:
+        while seen[-1] != 1:
             seen.append(served_version())
-        assert seen[-1] == 1, f"scoring still answers with version {seen[-1]} after {SWAP_DEADLINE_S:.0f} s"
         assert set(seen) <= {1, 2}
         assert served_version() == 1

@@ -115,6 +115,7 @@ global.imageRegistry, else image.registry; a digest (sha256:...) wins over the t
 {{/* Setting each secrets.keys entry feeds. */}}
 {{- define "driftloop.secretVariables" -}}
 apiKeys: DRIFTLOOP_AUTH__API_KEYS
+featuresApiKey: DRIFTLOOP_FEATURES__API_KEY
 adminToken: DRIFTLOOP_AUTH__ADMIN_TOKEN
 webhookSecret: DRIFTLOOP_WEBHOOK__SECRET
 busConnectionString: DRIFTLOOP_BUS__CONNECTION_STRING

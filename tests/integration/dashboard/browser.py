@@ -20,7 +20,8 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
 @contextmanager
-def chromium(profile: Path, *, offline: bool = False) -> Iterator[webdriver.Chrome]:
+def chromium(profile: Path, *, offline: bool = False, serve_loopback: bool = False) -> Iterator[webdriver.Chrome]:
+    """``offline``: every request goes to a closed proxy port; ``serve_loopback``: except those to 127.0.0.1."""
     for binary in (CHROMIUM, CHROMEDRIVER):
         if shutil.which(binary) is None:
             raise RuntimeError(
@@ -42,7 +43,7 @@ def chromium(profile: Path, *, offline: bool = False) -> Iterator[webdriver.Chro
         options.add_argument(flag)
     if offline:
         options.add_argument("--proxy-server=127.0.0.1:9")
-        options.add_argument("--proxy-bypass-list=<-loopback>")
+        options.add_argument("--proxy-bypass-list=" + ("127.0.0.1" if serve_loopback else "<-loopback>"))
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:

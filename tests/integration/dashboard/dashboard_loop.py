@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +158,7 @@ def build_loop_store(workdir: Path) -> LoopStore:
 
             job_id = _retrain_and_promote(registry, engine)
             _wait(lambda: _version(client, base, before) == 2, "scoring to serve the new champion credit@2")
-            phase2_start = datetime.now(UTC)
+            phase2_start = _next_millisecond()
             after = pd.DataFrame(make_credit(PHASE2_REQUESTS * RECORDS_PER_REQUEST, seed=6, drift="covariate"))
             assert _score(client, base, after, PHASE2_REQUESTS, LABELLED_PHASE2) == 2
 
@@ -176,6 +176,21 @@ def build_loop_store(workdir: Path) -> LoopStore:
     finally:
         engine.dispose()
     return LoopStore(store_url, registry.root, phase2_start, requests, job_id)
+
+
+def _next_millisecond() -> datetime:
+    """A whole millisecond after every prediction so far, and before every later one.
+
+    The page's time input holds milliseconds: a boundary with finer digits would be cut to the
+    millisecond below it, and a prediction answered in that same millisecond (the probe that saw
+    credit@2) would then fall inside the range ``[since, until)``. The clock is read until it has
+    passed the boundary (well under a millisecond), so the next prediction is stamped after it.
+    """
+    now = datetime.now(UTC)
+    boundary = now.replace(microsecond=now.microsecond // 1000 * 1000) + timedelta(milliseconds=1)
+    while datetime.now(UTC) <= boundary:
+        pass
+    return boundary
 
 
 def _version(client: httpx.Client, base: str, frame: pd.DataFrame) -> int:

@@ -32,7 +32,7 @@ def test_python_dash_m_serves_with_auth_from_the_environment(
     answered = httpx.post(f"{server.url}/v1/models/credit/predict", json=body, headers={"X-API-Key": "k2"})
     assert answered.status_code == 200
     assert len(answered.json()["predictions"]) == 2
-    docs = httpx.get(f"{server.url}/openapi.json").json()
+    docs = httpx.get(f"{server.url}/openapi.json", headers={"X-API-Key": "k1"}).json()
     example = docs["paths"]["/v1/models/{name}/predict"]["post"]["requestBody"]["content"]["application/json"][
         "examples"
     ]

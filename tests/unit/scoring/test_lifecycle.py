@@ -28,15 +28,67 @@ def own_registry(registry: Registry, tmp_path: Path, settings: ScoringSettings) 
     return Registry(root)
 
 
-async def test_not_ready_until_a_model_is_loaded(settings: ScoringSettings, tmp_path: Path) -> None:
-    settings.registry = ScoringRegistrySettings(path=tmp_path / "empty", poll_interval_s=0, models="credit")
-    async for client in started_client(create_app(settings)):
+def warnings_about_readiness(err: str) -> list[str]:
+    return [line for line in err.splitlines() if '"level":"warning"' in line and "ready" in line]
+
+
+async def test_not_ready_until_a_model_is_loaded(
+    registry: Registry, settings: ScoringSettings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "empty"
+    settings.registry = ScoringRegistrySettings(path=root, poll_interval_s=2.5)
+    app = create_app(settings)
+    async for client in started_client(app):
         assert (await client.get("/v2/health/live")).status_code == 200
-        ready = await client.get("/v2/health/ready")
-        assert (ready.status_code, ready.json()) == (400, {"ready": False})
+        for _ in range(3):  # probed again and again: one log line, not one per probe
+            ready = await client.get("/v2/health/ready")
+            assert ready.status_code == 503
+            assert ready.json() == {
+                "ready": False,
+                "reason": "no_model",
+                "message": f"no model in the registry at {root} yet: register one (driftloop train --registry "
+                f"{root}, or the chart's seed.enabled); it is loaded within 2.5 s",
+                "models": {},
+            }
         response = await client.post(PREDICT, json={"records": credit_records(1)})
-        assert response.status_code == 503
-        assert response.json()["error"]["code"] == "model_not_ready"
+        assert response.status_code == 404
+        logged = warnings_about_readiness(capsys.readouterr().err)
+        assert len(logged) == 1, logged
+        assert "scoring is not ready (no_model): no model in the registry at" in logged[0]
+
+        shutil.copytree(registry.root / "credit", root / "credit")  # a first model arrives
+        assert (await client.post("/v1/models/credit/reload")).json()["outcome"] == "swapped"
+        ready = await client.get("/v2/health/ready")
+        assert (ready.status_code, ready.json()) == (
+            200,
+            {"ready": True, "models": {"credit": {"ready": True, "version": 1}}},
+        )
+        assert (await client.get("/v2/health/ready")).status_code == 200
+        logged = warnings_about_readiness(capsys.readouterr().err)
+        assert len(logged) == 1, logged
+        assert "scoring is ready again" in logged[0]
+
+        app.state.service.publisher = None  # as before the lifespan has started the publisher
+        ready = await client.get("/v2/health/ready")
+        assert (ready.status_code, ready.json()["reason"]) == (503, "bus_not_started")
+
+
+async def test_a_model_that_cannot_load_is_named_with_its_reason(
+    own_registry: Registry, settings: ScoringSettings
+) -> None:
+    contract = own_registry.resolve("credit").contract
+    broken = register(own_registry, "credit", b"not an onnx graph", contract)
+    own_registry.set_alias("credit", "champion", broken.version)
+    async for client in started_client(create_app(settings)):
+        ready = await client.get("/v2/health/ready")
+        assert ready.status_code == 503
+        body = ready.json()
+        assert body["reason"] == "model_not_loaded"
+        assert body["models"]["credit"]["ready"] is False
+        assert "version 3 refused" in body["models"]["credit"]["reason"]
+        assert "the ONNX graph cannot be loaded" in body["message"]
+        response = await client.post(PREDICT, json={"records": credit_records(1)})
+        assert (response.status_code, response.json()["error"]["code"]) == (503, "model_not_ready")
 
 
 async def test_reload_swaps_to_the_moved_champion(own_registry: Registry, settings: ScoringSettings) -> None:
@@ -103,7 +155,7 @@ async def test_a_model_whose_champion_fails_at_start_keeps_the_service_unready(
     broken = register(own_registry, "credit", b"garbage", contract)
     own_registry.set_alias("credit", "champion", broken.version)
     async for client in started_client(create_app(settings)):
-        assert (await client.get("/v2/health/ready")).status_code == 400
+        assert (await client.get("/v2/health/ready")).status_code == 503
         assert (await client.get("/v2/models/credit/ready")).json() == {"name": "credit", "ready": False}
         own_registry.set_alias("credit", "champion", 1)
         assert (await client.post("/v1/models/credit/reload")).json()["outcome"] == "swapped"

@@ -27,7 +27,8 @@ async def test_server_metadata_and_health(client: httpx.AsyncClient) -> None:
     assert (await client.get("/v2")).json() == {"name": "driftloop-scoring", "version": "0.1.0", "extensions": []}
     assert (await client.get("/v2/health/live")).json() == {"live": True}
     ready = await client.get("/v2/health/ready")
-    assert (ready.status_code, ready.json()) == (200, {"ready": True})
+    assert (ready.status_code, ready.json()["ready"]) == (200, True)
+    assert ready.json()["models"]["credit"] == {"ready": True, "version": 1}
     assert (await client.get("/v2/models/credit/ready")).json() == {"name": "credit", "ready": True}
     assert (await client.get("/v2/models/credit/versions/1/ready")).status_code == 200
     not_loaded = await client.get("/v2/models/credit/versions/2/ready")

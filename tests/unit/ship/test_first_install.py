@@ -257,7 +257,7 @@ def test_a_first_install_turns_ready_once_seeded_and_answers_the_helm_test(rende
         )
         with scoring_from_chart(manifests, tmp_path, DRIFTLOOP_AUTH__API_KEYS=KEYS.replace(" ", "")) as base:
             # Empty registry: live, not ready, and the helm test says so rather than passing.
-            assert httpx.get(base + "/v2/health/ready").status_code == 400
+            assert httpx.get(base + "/v2/health/ready").status_code == 503
             early = run(TEST_SCRIPT, helm_test_env(manifests, base, KEYS))
             assert early.returncode != 0
             assert "not ready" in early.stderr

@@ -61,9 +61,30 @@ class TrainingError(DriftloopError):
     code = "training_failed"
 
 
+class MalformedRequestError(DriftloopError):
+    """A body that is not JSON, or not the JSON shape a route expects."""
+
+    status_code = 400
+    code = "malformed_request"
+
+
 class UnauthorizedError(DriftloopError):
     status_code = 401
     code = "unauthorized"
+
+
+class PayloadTooLargeError(DriftloopError):
+    """A body, or a batch, over the service's configured limit."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaTypeError(DriftloopError):
+    """A body that is not declared ``application/json`` on a JSON route."""
+
+    status_code = 415
+    code = "unsupported_media_type"
 
 
 class UnavailableError(DriftloopError):

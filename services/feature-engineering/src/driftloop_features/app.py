@@ -14,15 +14,14 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException
 
 from driftloop import __version__
-from driftloop.errors import DriftloopError, InvalidInputError
+from driftloop.errors import DriftloopError, PayloadTooLargeError
+from driftloop.http import NO_FASTAPI_DOCS, KeyChecker, install_edge
 from driftloop.registry import Registry
 from driftloop.store import make_engine, upgrade
 from driftloop_features import metrics
@@ -37,8 +36,8 @@ logger = logging.getLogger(__name__)
 class TransformRequest(BaseModel):
     model: str = Field(min_length=1)
     """Model whose champion's contract and derived features apply."""
-    records: list[Any] = Field(min_length=1, max_length=100_000)
-    """Raw records, one JSON object each."""
+    records: list[Any] = Field(min_length=1)
+    """Raw records, one JSON object each (at most DRIFTLOOP_LIMITS__MAX_RECORDS)."""
 
 
 def create_app(settings: FeaturesSettings | None = None) -> FastAPI:
@@ -65,11 +64,17 @@ def create_app(settings: FeaturesSettings | None = None) -> FastAPI:
         finally:
             engine.dispose()
 
-    app = FastAPI(title="driftloop features", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="driftloop features", version=__version__, lifespan=lifespan, **NO_FASTAPI_DOCS)
     app.state.settings = settings
+    keys = KeyChecker(settings.auth.api_key_list)
+    api_key = [Depends(keys)]
+    max_records = settings.limits.max_records
 
-    @app.post("/v1/transform")
+    @app.post("/v1/transform", dependencies=api_key)
     async def transform(body: TransformRequest, request: Request) -> dict[str, Any]:
+        if len(body.records) > max_records:
+            reason = f"has {len(body.records)} records; the limit is {max_records}"
+            raise PayloadTooLargeError(f"records {reason}", details=[{"field": "records", "reason": reason}])
         with metrics.timed("transform"):
             result: dict[str, Any] = await asyncio.to_thread(
                 request.app.state.transformer.transform, body.model, body.records
@@ -77,7 +82,7 @@ def create_app(settings: FeaturesSettings | None = None) -> FastAPI:
         metrics.TRANSFORMED_RECORDS.labels(body.model).inc(len(body.records))
         return result
 
-    @app.post("/v1/datasets", status_code=201)
+    @app.post("/v1/datasets", status_code=201, dependencies=api_key)
     async def create_dataset(body: DatasetRequest, request: Request) -> dict[str, Any]:
         began = time.perf_counter()
         try:
@@ -90,7 +95,7 @@ def create_app(settings: FeaturesSettings | None = None) -> FastAPI:
         metrics.LATENCY.labels("datasets").observe(time.perf_counter() - began)
         return manifest
 
-    @app.get("/v1/datasets/{dataset_id}")
+    @app.get("/v1/datasets/{dataset_id}", dependencies=api_key)
     async def get_dataset(dataset_id: str, request: Request) -> dict[str, Any]:
         manifest: dict[str, Any] = request.app.state.datasets.get(dataset_id)
         return manifest
@@ -104,23 +109,5 @@ def create_app(settings: FeaturesSettings | None = None) -> FastAPI:
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.exception_handler(DriftloopError)
-    async def driftloop_error(_request: Request, exc: DriftloopError) -> JSONResponse:
-        if exc.status_code >= 500:
-            logger.error("request failed: %s", exc.message)
-        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
-        # Unknown paths and wrong methods in the same error shape as everything else.
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        body = {"error": {"code": code, "message": str(exc.detail)}}
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def request_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [{"field": ".".join(map(str, e["loc"][1:])), "reason": e["msg"]} for e in exc.errors()]
-        error = InvalidInputError("the request does not have the expected shape", details=problems)
-        return await driftloop_error(request, error)
-
+    install_edge(app, keys=keys, max_body_bytes=settings.limits.max_body_bytes)
     return app

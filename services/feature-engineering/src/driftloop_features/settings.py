@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from driftloop.http.settings import ApiKeys, BodyLimits
 from driftloop.settings import DEFAULT_HOME, ServiceSettings
 from driftloop.store.settings import StoreSettings
 from driftloop_features.strategy import QualityGate, Strategy
@@ -24,6 +25,11 @@ class FeaturesGroup(BaseModel):
     """Default strategy for a request without one (DRIFTLOOP_FEATURES__STRATEGY__KIND=recent, ...)."""
 
 
+class FeaturesLimits(BodyLimits):
+    max_records: int = Field(default=10_000, ge=1)
+    """Most records one /v1/transform request may carry (more: a 413 naming the field)."""
+
+
 class FeaturesSettings(ServiceSettings):
     """Settings of the feature-engineering service."""
 
@@ -33,3 +39,7 @@ class FeaturesSettings(ServiceSettings):
     """The SQL store with predictions and feedback (DRIFTLOOP_STORE__URL)."""
     features: FeaturesGroup = Field(default_factory=FeaturesGroup)
     """Sources, the datasets directory and derived-feature definitions."""
+    auth: ApiKeys = Field(default_factory=ApiKeys)
+    """API keys for /v1/transform, /v1/datasets and the OpenAPI document (DRIFTLOOP_AUTH__API_KEYS)."""
+    limits: FeaturesLimits = Field(default_factory=FeaturesLimits)
+    """Body size and record-count limits (DRIFTLOOP_LIMITS__MAX_BODY_BYTES, DRIFTLOOP_LIMITS__MAX_RECORDS)."""

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from driftloop import __version__
-from driftloop.errors import DriftloopError, UnauthorizedError
+from driftloop.errors import DriftloopError
+from driftloop.http import NO_FASTAPI_DOCS, KeyChecker, install_edge, json_error
 from driftloop.store.engine import make_engine
 from driftloop.store.migrate import upgrade
 from driftloop_controller.controller import Controller
-from driftloop_controller.dashboard import dashboard_router
+from driftloop_controller.dashboard import dashboard_reader, dashboard_router
 from driftloop_controller.metrics import WEBHOOKS
 from driftloop_controller.read_api import read_router
 from driftloop_controller.settings import ControllerSettings
@@ -39,18 +38,13 @@ def _controller(request: Request) -> Controller:
     return controller
 
 
-def _admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
-    """State-changing routes take ``Authorization: Bearer <admin token>`` when one is configured."""
-    token = request.app.state.settings.auth.admin_token
-    if not token:
-        return
-    scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
-        raise UnauthorizedError("this route needs the admin token: Authorization: Bearer <DRIFTLOOP_AUTH__ADMIN_TOKEN>")
+def _render_error(request: Request, exc: DriftloopError) -> Response:
+    if request.url.path == "/v1/retrain":
+        WEBHOOKS.labels(exc.code).inc()
+    return json_error(request, exc)
 
 
 ControllerDep = Annotated[Controller, Depends(_controller)]
-Admin = Depends(_admin)
 
 
 def create_app(settings: ControllerSettings | None = None) -> FastAPI:
@@ -66,22 +60,13 @@ def create_app(settings: ControllerSettings | None = None) -> FastAPI:
             app.state.controller = await stack.enter_async_context(Controller(settings, engine))
             yield
 
-    app = FastAPI(title="driftloop retrain-controller", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="driftloop retrain-controller", version=__version__, lifespan=lifespan, **NO_FASTAPI_DOCS)
     app.state.settings = settings
-
-    @app.exception_handler(DriftloopError)
-    async def driftloop_error(request: Request, exc: DriftloopError) -> JSONResponse:
-        if request.url.path == "/v1/retrain":
-            WEBHOOKS.labels(exc.code).inc()
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [{"field": ".".join(str(p) for p in e["loc"][1:]), "message": e["msg"]} for e in exc.errors()]
-        fields = ", ".join(p["field"] for p in problems)
-        body = {"error": {"code": "invalid_input", "message": f"invalid request: {fields}", "details": problems}}
-        return JSONResponse(body, status_code=422)
+    # State changes take the admin token; reads (jobs, versions, the dashboard, the OpenAPI
+    # document) the dashboard's token; the webhook is signed instead (controller.submit).
+    Admin = Depends(KeyChecker([settings.auth.admin_token]))
+    reader = dashboard_reader(settings)
+    Reader = Depends(reader)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -107,11 +92,11 @@ def create_app(settings: ControllerSettings | None = None) -> FastAPI:
         # Accepted (202) whenever a job is working on it, new or joined; 200 for a repeated idempotency key.
         return JSONResponse(body, status_code=200 if not (submitted.created or submitted.coalesced) else 202)
 
-    @app.get("/v1/jobs")
+    @app.get("/v1/jobs", dependencies=[Reader])
     async def list_jobs(controller: ControllerDep, model: str | None = None) -> dict[str, Any]:
         return {"jobs": [job.to_dict() for job in controller.jobs.recent(model)]}
 
-    @app.get("/v1/jobs/{job_id}")
+    @app.get("/v1/jobs/{job_id}", dependencies=[Reader])
     async def get_job(job_id: str, controller: ControllerDep) -> dict[str, Any]:
         return controller.job(job_id).to_dict()
 
@@ -119,7 +104,7 @@ def create_app(settings: ControllerSettings | None = None) -> FastAPI:
     async def cancel_job(job_id: str, controller: ControllerDep) -> dict[str, Any]:
         return controller.cancel(job_id).to_dict()
 
-    @app.get("/v1/models/{name}/versions")
+    @app.get("/v1/models/{name}/versions", dependencies=[Reader])
     async def versions(name: str, controller: ControllerDep) -> dict[str, Any]:
         return controller.versions(name)
 
@@ -133,4 +118,5 @@ def create_app(settings: ControllerSettings | None = None) -> FastAPI:
 
     app.include_router(dashboard_router())
     app.include_router(read_router())
+    install_edge(app, keys=reader, max_body_bytes=settings.limits.max_body_bytes, render=_render_error)
     return app

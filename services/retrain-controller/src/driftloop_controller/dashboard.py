@@ -8,31 +8,31 @@ browser cannot set a header when it opens a page; the page passes it on as a hea
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from driftloop.errors import NotFoundError, UnauthorizedError
+from driftloop.errors import NotFoundError
+from driftloop.http import KeyChecker
 from driftloop.report import CHARTS, ReportData, parse_time, plotly_js_path, render_page
+from driftloop_controller.settings import ControllerSettings
+
+
+def dashboard_reader(settings: ControllerSettings) -> KeyChecker:
+    """The dashboard token, as a header or ``?token=``: the dashboard, /v1/jobs and the OpenAPI document."""
+    return KeyChecker([settings.dashboard.token], query_param="token")
 
 
 def _token(
     request: Request,
-    authorization: Annotated[str | None, Header()] = None,
     token: Annotated[str | None, Query(description="The dashboard token, for opening the page in a browser.")] = None,
 ) -> str:
-    """The configured token when the request carries it (empty when none is configured)."""
-    expected: str = request.app.state.settings.dashboard.token
-    if not expected:
-        return ""
-    scheme, _, given = (authorization or "").partition(" ")
-    candidate = given if scheme.lower() == "bearer" else (token or "")
-    if not hmac.compare_digest(candidate.encode(), expected.encode()):
-        raise UnauthorizedError("the dashboard needs its token: Authorization: Bearer <DRIFTLOOP_DASHBOARD__TOKEN>")
-    return expected
+    """The configured token, once the request has shown it (empty when none is configured): the page passes it on."""
+    settings: ControllerSettings = request.app.state.settings
+    dashboard_reader(settings)(request)
+    return settings.dashboard.token
 
 
 def _data(request: Request) -> ReportData:
@@ -47,6 +47,7 @@ Until = Annotated[str | None, Query(description="ISO 8601 time (default: the las
 
 
 def dashboard_router() -> APIRouter:
+    """Every route but the Plotly asset behind the dashboard token (:func:`dashboard_reader`)."""
     router = APIRouter(prefix="/dashboard", tags=["dashboard"])
 
     @router.get("", include_in_schema=False)

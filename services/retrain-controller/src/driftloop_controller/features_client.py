@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from driftloop.http.auth import split_keys
 from driftloop_controller.errors import DatasetError
 from driftloop_controller.settings import FeaturesSettings
 
@@ -37,7 +38,11 @@ class FeaturesClient:
 
     def __init__(self, settings: FeaturesSettings) -> None:
         self.settings = settings
-        self._http = httpx.AsyncClient(base_url=settings.url.rstrip("/"), timeout=settings.timeout_seconds)
+        keys = split_keys(settings.api_key.get_secret_value())
+        headers = {"X-API-Key": keys[0]} if keys else {}
+        self._http = httpx.AsyncClient(
+            base_url=settings.url.rstrip("/"), timeout=settings.timeout_seconds, headers=headers
+        )
 
     async def __aenter__(self) -> FeaturesClient:
         return self

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
+from driftloop.http.settings import BodyLimits
 from driftloop.settings import ServiceSettings
 from driftloop.store.settings import StoreSettings
 from driftloop_controller.azure_devops import AzureDevOpsSettings
@@ -36,6 +37,8 @@ class DashboardSettings(BaseModel):
 class FeaturesSettings(BaseModel):
     url: str = "http://127.0.0.1:8081"
     """The feature-engineering service that materialises training sets."""
+    api_key: SecretStr = SecretStr("")
+    """A key the feature-engineering service accepts (its DRIFTLOOP_AUTH__API_KEYS; of a list, the first)."""
     timeout_seconds: float = Field(default=30.0, gt=0)
     """Seconds per HTTP call to it."""
     dataset_timeout_seconds: float = Field(default=600.0, gt=0)
@@ -73,7 +76,9 @@ class ControllerSettings(ServiceSettings):
     features: FeaturesSettings = Field(default_factory=FeaturesSettings)
     """Where training sets come from."""
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
-    """The read-only dashboard's token."""
+    """The read-only dashboard's token (also for /v1/jobs, the versions and the OpenAPI document)."""
+    limits: BodyLimits = Field(default_factory=BodyLimits)
+    """Request body size limit (DRIFTLOOP_LIMITS__MAX_BODY_BYTES)."""
     policy: str = ""
     """Path of the policy YAML (DRIFTLOOP_POLICY, docs/policy.md): its ``retrain`` block says which training
     set, how long to search and when to promote; empty: the packaged defaults."""

@@ -14,14 +14,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from starlette.exceptions import HTTPException
+from fastapi.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from driftloop import __version__
-from driftloop.errors import DriftloopError, InvalidInputError
+from driftloop.errors import DriftloopError
+from driftloop.http import NO_FASTAPI_DOCS, install_edge, json_error
 from driftloop.logging import configure_logging
 from driftloop.registry import Registry
 from driftloop.telemetry.publisher import EventPublisher, Publisher
@@ -31,7 +30,7 @@ from .auth import KeyChecker
 from .endpoints import DataPlaneRoutes, InferenceEndpoint, inference_endpoints, v2_error_body, v2_status
 from .metrics import ScoringMetrics
 from .models import ModelStore
-from .openapi import install_openapi
+from .openapi import scoring_document
 from .routes import control_router
 from .service import ScoringService
 from .settings import ScoringSettings
@@ -99,7 +98,12 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
 
     endpoints = inference_endpoints(service, keys)
     app = ScoringApp(
-        endpoints, title="driftloop scoring", version=__version__, description=DESCRIPTION, lifespan=lifespan
+        endpoints,
+        title="driftloop scoring",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        **NO_FASTAPI_DOCS,
     )
     app.state.settings = settings
     app.state.service = service
@@ -108,30 +112,21 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
     for position, (path, endpoint) in enumerate(endpoints.items()):
         app.router.routes.insert(position, Route(path, endpoint, methods=["POST"], include_in_schema=False))
     app.include_router(control_router(service, keys, admin))
-    install_openapi(app, service)
-
-    @app.exception_handler(DriftloopError)
-    async def driftloop_error(request: Request, exc: DriftloopError) -> Response:
-        if request.url.path.startswith("/v2"):
-            return Response(v2_error_body(exc), status_code=v2_status(exc), media_type="application/json")
-        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
-        # Unknown paths and wrong methods in the same error shape as everything else.
-        if request.url.path.startswith("/v2"):
-            return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        body = {"error": {"code": code, "message": str(exc.detail)}}
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def request_error(request: Request, exc: RequestValidationError) -> Response:
-        problems = [{"field": ".".join(map(str, e["loc"])), "reason": e["msg"]} for e in exc.errors()]
-        error = InvalidInputError("the request does not have the expected shape", details=problems)
-        return await driftloop_error(request, error)
-
+    install_edge(
+        app,
+        keys=keys,
+        max_body_bytes=settings.limits.max_body_bytes,
+        document=lambda authorized: scoring_document(app, service, with_models=authorized),
+        render=_render_error,
+    )
     return app
+
+
+def _render_error(request: Request, exc: DriftloopError) -> Response:
+    # The V2 protocol's error shape on its routes, driftloop's everywhere else.
+    if request.url.path.startswith("/v2"):
+        return Response(v2_error_body(exc), status_code=v2_status(exc), media_type="application/json")
+    return json_error(request, exc)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

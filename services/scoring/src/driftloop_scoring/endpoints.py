@@ -17,6 +17,8 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from driftloop.errors import DriftloopError, InvalidInputError, NotFoundError
+from driftloop.http.errors import INTERNAL_MESSAGE
+from driftloop.http.limits import check_json_body, read_body
 from driftloop.ids import new_id
 
 from .auth import KeyChecker
@@ -27,7 +29,7 @@ log = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,128}")
 _JSON_HEADERS = [(b"content-type", b"application/json")]
-INTERNAL_ERROR = DriftloopError("internal error: the request was not processed; the service log has the details")
+INTERNAL_ERROR = DriftloopError(INTERNAL_MESSAGE)
 
 Operation = Callable[[ScoringService, str, int | None, Any, str, float], Awaitable[dict[str, Any]]]
 
@@ -41,22 +43,6 @@ def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
                 return text
             break
     return new_id()
-
-
-async def read_body(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise MalformedRequestError("the client disconnected before sending the whole body")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"the request body is larger than {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def parse_json(body: bytes) -> Any:
@@ -103,7 +89,8 @@ class InferenceEndpoint:
         body = b""
         try:
             self.keys.check(headers)
-            version = _version(params.get("version"))
+            version = model_version(params.get("version"))
+            check_json_body(headers, self.body_limit)
             body = await read_body(receive, self.body_limit)
             answer = await self.operation(self.service, name, version, parse_json(body), request_id, started)
             status, content = 200, orjson.dumps(answer)
@@ -126,11 +113,15 @@ class InferenceEndpoint:
         await send({"type": "http.response.body", "body": content})
 
 
-def _version(text: str | None) -> int | None:
+def model_version(text: str | None) -> int | None:
+    """A version path segment as a number: ASCII digits only (``str.isdigit`` also takes '²' and '٢')."""
     if text is None:
         return None
-    if not text.isdigit() or len(text) > 9:
-        raise NotFoundError(f"{text[:20]!r} is not a model version (versions are numbers)")
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        raise NotFoundError(
+            f"{text[:20]!r} is not a model version (versions are numbers)",
+            details=[{"field": "version", "reason": "must be a number written in ASCII digits (at most 9)"}],
+        )
     return int(text)
 
 

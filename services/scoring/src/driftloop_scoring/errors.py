@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from driftloop.errors import DriftloopError, InvalidInputError, UnavailableError
+from driftloop.errors import (
+    DriftloopError,
+    InvalidInputError,
+    MalformedRequestError,
+    PayloadTooLargeError,
+    UnavailableError,
+)
 
-
-class MalformedRequestError(DriftloopError):
-    """A body that is not JSON, or not the JSON shape a route expects."""
-
-    status_code = 400
-    code = "malformed_request"
-
-
-class PayloadTooLargeError(DriftloopError):
-    status_code = 413
-    code = "payload_too_large"
+__all__ = [
+    "BundleRefusedError",
+    "MalformedRequestError",
+    "ModelNotReadyError",
+    "PayloadTooLargeError",
+    "RecordValidationError",
+]
 
 
 class RecordValidationError(InvalidInputError):

@@ -55,6 +55,8 @@ class ModelStore:
         self._locks: dict[str, asyncio.Lock] = {}
         self._signatures: dict[str, tuple[int, int, int] | None] = {}
         self._expected: list[str] = []
+        self.refusals: dict[str, str] = {}
+        """Why each model's last load was refused (cleared when one is swapped in): readiness reports it."""
 
     # -- serving -------------------------------------------------------------------------
 
@@ -132,6 +134,7 @@ class ModelStore:
             except BundleRefusedError as exc:
                 raise self._refuse(name, bundle.version, exc.message) from exc
             self.champions[name] = candidate  # the swap: one reference assignment
+            self.refusals.pop(name, None)
             self._metrics.model_version.labels(name).set(bundle.version)
             self._metrics.reloads.labels(name, "swapped").inc()
             log.info(
@@ -187,6 +190,7 @@ class ModelStore:
 
     def _refuse(self, name: str, version: int | None, reason: str) -> BundleRefusedError:
         self._metrics.reloads.labels(name, "refused").inc()
+        self.refusals[name] = f"version {version} refused: {reason}" if version is not None else reason
         serving = self.champions.get(name)
         log.error(
             "refused %s version %s: %s; still serving version %s",

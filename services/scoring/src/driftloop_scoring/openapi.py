@@ -1,5 +1,12 @@
 """The OpenAPI document: FastAPI's for the control routes, plus the lean inference routes, with
-request schemas and examples generated from the contracts of the models being served."""
+request schemas and examples generated from the contracts of the models being served.
+
+Every example is built from a served model, so that Swagger UI's "Try it out" sends a request the
+service answers 200: the model name and version of the path, a record of its contract, a feedback
+``actual`` that is one of its classes (or a number for a regressor). With API keys configured, a
+caller without one gets the document without the models (no names, columns, categories or
+examples): the routes and their shapes only (driftloop.http.docs).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from driftloop.contract import ColumnKind
+from driftloop.telemetry.bounds import MAX_NAME, MAX_RECORD_INDEX
 
 from .runtime import ModelRuntime
 from .service import ScoringService
@@ -83,62 +91,78 @@ def _operation(
     }
 
 
-def _name_parameters(with_version: bool) -> list[dict[str, Any]]:
-    parameters = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}, "example": "credit"}]
-    if with_version:
-        parameters.append(
-            {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}, "example": "1"}
-        )
-    return parameters
+def _name_parameters(with_version: bool, example: ModelRuntime | None) -> list[dict[str, Any]]:
+    name: dict[str, Any] = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+    version: dict[str, Any] = {
+        "name": "version",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9]{1,9}$"},
+    }
+    if example is not None:
+        name["example"] = example.name
+        version["example"] = str(example.version)
+    return [name, version] if with_version else [name]
 
 
-def install_openapi(app: FastAPI, service: ScoringService) -> None:
-    def openapi() -> dict[str, Any]:
-        # Built on every call, not cached: the models (and their contracts) change at runtime.
-        document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-        runtimes = list(service.store.champions.values())
-        record_schemas = [_record_schema(runtime) for runtime in runtimes] or [{"type": "object"}]
-        predict_schema = {
-            "type": "object",
-            "required": ["records"],
-            "properties": {
-                "records": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": service.settings.limits.max_records,
-                    "items": {"anyOf": record_schemas},
-                }
-            },
-        }
-        predict_examples = {
-            r.name: {"summary": f"one {r.name} record", "value": {"records": [r.example_record()]}} for r in runtimes
-        }
-        infer_examples = {r.name: {"summary": f"one {r.name} row", "value": _v2_example(r)} for r in runtimes}
-        feedback_schema = {
-            "anyOf": [
-                {
-                    "type": "object",
-                    "required": ["request_id", "actual"],
-                    "properties": {"request_id": {"type": "string"}, "record_index": {"type": "integer"}, "actual": {}},
+def _feedback_example(runtime: ModelRuntime) -> dict[str, Any]:
+    actual: Any = runtime.class_labels[0] if runtime.class_labels else 0.0
+    return {
+        "summary": f"the true {'class' if runtime.class_labels else 'value'} of a {runtime.name} prediction",
+        "value": {"request_id": "<request_id of a prediction>", "record_index": 0, "actual": actual},
+    }
+
+
+def scoring_document(app: FastAPI, service: ScoringService, *, with_models: bool = True) -> dict[str, Any]:
+    """The whole document; ``with_models=False`` leaves out everything the served models' contracts show."""
+    # Built on every call, not cached: the models (and their contracts) change at runtime.
+    document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    runtimes = list(service.store.champions.values()) if with_models else []
+    example = runtimes[0] if runtimes else None
+    record_schemas = [_record_schema(runtime) for runtime in runtimes] or [{"type": "object"}]
+    predict_schema = {
+        "type": "object",
+        "required": ["records"],
+        "properties": {
+            "records": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": service.settings.limits.max_records,
+                "items": {"anyOf": record_schemas},
+            }
+        },
+    }
+    predict_examples = {
+        r.name: {"summary": f"one {r.name} record", "value": {"records": [r.example_record()]}} for r in runtimes
+    }
+    infer_examples = {r.name: {"summary": f"one {r.name} row", "value": _v2_example(r)} for r in runtimes}
+    feedback_schema = {
+        "anyOf": [
+            {
+                "type": "object",
+                "required": ["request_id", "actual"],
+                "properties": {
+                    "request_id": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
+                    "record_index": {"type": "integer", "minimum": 0, "maximum": MAX_RECORD_INDEX},
+                    "actual": {},
                 },
-                {"type": "array", "items": {"type": "object"}},
-            ]
-        }
-        feedback_example = {"one": {"value": {"request_id": "3f2a...", "record_index": 0, "actual": 1}}}
-        paths = document.setdefault("paths", {})
-        for versioned in (False, True):
-            prefix = "/v1/models/{name}/versions/{version}" if versioned else "/v1/models/{name}"
-            v2_prefix = "/v2/models/{name}/versions/{version}" if versioned else "/v2/models/{name}"
-            predict = _operation("Score records (v1 JSON API)", predict_schema, predict_examples, _ERROR, "v1")
-            infer = _operation(
-                "Inference (Open Inference Protocol V2)", {"type": "object"}, infer_examples, _V2_ERROR, "v2"
-            )
-            for path, operation in ((f"{prefix}/predict", predict), (f"{v2_prefix}/infer", infer)):
-                operation["parameters"] = _name_parameters(versioned)
-                paths[path] = {"post": operation}
-        feedback = _operation("Ground truth for earlier predictions", feedback_schema, feedback_example, _ERROR, "v1")
-        feedback["parameters"] = _name_parameters(False)
-        paths["/v1/models/{name}/feedback"] = {"post": feedback}
-        return document
-
-    app.openapi = openapi  # type: ignore[method-assign]
+            },
+            {"type": "array", "items": {"type": "object"}},
+        ]
+    }
+    feedback_examples = {r.name: _feedback_example(r) for r in runtimes}
+    paths = document.setdefault("paths", {})
+    for versioned in (False, True):
+        prefix = "/v1/models/{name}/versions/{version}" if versioned else "/v1/models/{name}"
+        v2_prefix = "/v2/models/{name}/versions/{version}" if versioned else "/v2/models/{name}"
+        predict = _operation("Score records (v1 JSON API)", predict_schema, predict_examples, _ERROR, "v1")
+        infer = _operation(
+            "Inference (Open Inference Protocol V2)", {"type": "object"}, infer_examples, _V2_ERROR, "v2"
+        )
+        for path, operation in ((f"{prefix}/predict", predict), (f"{v2_prefix}/infer", infer)):
+            operation["parameters"] = _name_parameters(versioned, example)
+            paths[path] = {"post": operation}
+    feedback = _operation("Ground truth for earlier predictions", feedback_schema, feedback_examples, _ERROR, "v1")
+    feedback["parameters"] = _name_parameters(False, example)
+    paths["/v1/models/{name}/feedback"] = {"post": feedback}
+    return document

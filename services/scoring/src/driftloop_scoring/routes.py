@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -10,12 +11,16 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from driftloop import __version__
 from driftloop.errors import NotFoundError
+from driftloop.http.health import ReadinessLog
 
 from .auth import KeyChecker
+from .endpoints import model_version
+from .readiness import readiness
 from .service import ScoringService
 from .v2 import model_metadata
 
 SERVER_NAME = "driftloop-scoring"
+log = logging.getLogger(__name__)
 
 
 def control_router(service: ScoringService, keys: KeyChecker, admin: KeyChecker) -> APIRouter:
@@ -29,6 +34,7 @@ def control_router(service: ScoringService, keys: KeyChecker, admin: KeyChecker)
         admin.check(request.headers.raw)
 
     api_key = [Depends(require_key)]
+    readiness_log = ReadinessLog(log, "scoring")
     admin_token = [Depends(require_admin)]
 
     @router.get("/v2", tags=["v2"], summary="Server metadata")
@@ -41,9 +47,8 @@ def control_router(service: ScoringService, keys: KeyChecker, admin: KeyChecker)
 
     @router.get("/v2/health/ready", tags=["health"], summary="Readiness: every model loaded and warmed up, bus started")
     async def ready() -> Response:
-        # The V2 protocol: 200 means ready, a 4xx means not ready.
-        ok = service.ready
-        return JSONResponse({"ready": ok}, status_code=200 if ok else 400)
+        # The V2 protocol: 200 means ready, anything else not; the body says why (readiness.py).
+        return readiness_log.observe(readiness(service)).response()
 
     @router.get("/v2/models/{name}/ready", tags=["health"], summary="Model readiness")
     @router.get("/v2/models/{name}/versions/{version}/ready", tags=["health"], summary="Model version readiness")
@@ -51,7 +56,7 @@ def control_router(service: ScoringService, keys: KeyChecker, admin: KeyChecker)
         runtime = service.store.champions.get(name)
         if runtime is None and name not in service.store.names():
             raise NotFoundError(f"model {name!r} is not served here")
-        ok = runtime is not None and (version is None or version == str(runtime.version))
+        ok = runtime is not None and (version is None or model_version(version) == runtime.version)
         return JSONResponse({"name": name, "ready": ok}, status_code=200 if ok else 400)
 
     @router.get(
@@ -61,9 +66,7 @@ def control_router(service: ScoringService, keys: KeyChecker, admin: KeyChecker)
         "/v2/models/{name}/versions/{version}", tags=["v2"], summary="Model version metadata", dependencies=api_key
     )
     async def metadata(name: str, version: str | None = None) -> dict[str, Any]:
-        if version is not None and not version.isdigit():
-            raise NotFoundError(f"{version[:20]!r} is not a model version (versions are numbers)")
-        runtime = await service.store.get(name, int(version) if version else None)
+        runtime = await service.store.get(name, model_version(version))
         return model_metadata(runtime, service.store.registry.versions(name))
 
     @router.get("/v1/models", tags=["v1"], summary="Models served and their versions", dependencies=api_key)

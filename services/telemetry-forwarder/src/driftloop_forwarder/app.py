@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from driftloop import __version__
 from driftloop.drift.reference import registry_references
 from driftloop.drift.stage import DriftStage
+from driftloop.http import NO_FASTAPI_DOCS, KeyChecker, install_edge
 from driftloop.policy import load_policy
 from driftloop.registry import Registry
 from driftloop.store import make_engine, upgrade
@@ -82,7 +83,9 @@ def create_app(settings: ForwarderSettings | None = None) -> FastAPI:
                 if timer is not None:
                     await timer
 
-    app = FastAPI(title="driftloop forwarder", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="driftloop forwarder", version=__version__, lifespan=lifespan, **NO_FASTAPI_DOCS)
+    # Its routes read health and metrics only: the edge's errors and offline docs, no credentials.
+    install_edge(app, keys=KeyChecker([]), max_body_bytes=settings.limits.max_body_bytes)
     app.state.settings = settings
 
     @app.get("/healthz")

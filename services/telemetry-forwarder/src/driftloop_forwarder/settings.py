@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from driftloop.drift.notify import WebhookSettings
+from driftloop.http.settings import BodyLimits
 from driftloop.settings import ServiceSettings
 from driftloop.store.settings import StoreSettings
 from driftloop.telemetry.settings import BusSettings
@@ -60,3 +61,5 @@ class ForwarderSettings(ServiceSettings):
     """Drift windows, rules and the retrain webhook (DRIFTLOOP_DRIFT__*)."""
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     """Where retrain firings are posted, and the HMAC secret (DRIFTLOOP_WEBHOOK__URL / __SECRET)."""
+    limits: BodyLimits = Field(default_factory=BodyLimits)
+    """Request body size limit (DRIFTLOOP_LIMITS__MAX_BODY_BYTES; the forwarder's routes take no body)."""

@@ -24,6 +24,13 @@ TARGET_BUCKETS = 150
 
 @dataclass(frozen=True)
 class TimeRange:
+    """The half-open range ``[since, until)``: a row at ``since`` is in it, a row at ``until`` is not.
+
+    Every aggregate, rollup and timeline filters with ``since <= time < until``, so two ranges
+    that meet (``[a, b)`` and ``[b, c)``) count every row once, and a row exactly on a boundary
+    belongs to the later range.
+    """
+
     since: datetime
     until: datetime
     step: int
@@ -41,8 +48,18 @@ def parse_time(value: str | None, field: str) -> datetime | None:
     if value is None or value == "":
         return None
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-    if value[-1:] in units and value[:-1].isdigit():
-        return datetime.now(UTC) - timedelta(seconds=int(value[:-1]) * units[value[-1]])
+    amount = value[:-1]
+    if value[-1:] in units and amount.isascii() and amount.isdigit():
+        try:
+            # A dozen digits already reach past year 1; more could only overflow (or be slow to parse).
+            if len(amount) > 12:
+                raise OverflowError
+            return datetime.now(UTC) - timedelta(seconds=int(amount) * units[value[-1]])
+        except OverflowError:
+            raise InvalidInputError(
+                f"{field}: {value[:40]!r} reaches back further than a time can (before year 1)",
+                details={"field": field},
+            ) from None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
