@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from drift_helpers import CreditModel
 
 from driftloop.datasets import make_credit
-from driftloop.drift.compute import WindowData, WindowReport, compute_window
+from driftloop.drift.compute import WindowData, WindowReport, compute_window, estimate_performance
 from driftloop.drift.evaluator import RuleEvaluator
 from driftloop.drift.rules import Cooldown, RulesFile, load_rules, parse_rules
 from driftloop.errors import ConfigError
@@ -187,3 +188,32 @@ def test_a_restarted_evaluator_stays_quiet_where_it_was(credit_model: CreditMode
     assert after.last_outcomes[0].status == "suppressed"  # cooldown over, but the retrain has not finished
     after.retrain_finished("credit", promoted=False)
     assert after.evaluate(_report(credit_model, shift=1.0, index=1, end=5060.0))
+
+
+def test_estimated_accuracy_follows_the_calibrated_confidence(credit_model: CreditModel) -> None:
+    report = _report(credit_model)
+    estimated = report.estimated
+    assert estimated is not None
+    assert estimated.rows == 500
+    # On data like the holdout's, the calibrated estimate is close to the holdout's accuracy.
+    assert abs(estimated.accuracy - estimated.reference) < 0.05
+    # A window of unsure predictions (top probability near 0.5) is estimated far worse.
+    unsure = estimate_performance(credit_model.reference, np.full((500, 2), 0.5), min_rows=100)
+    assert unsure is not None
+    assert unsure.accuracy < estimated.accuracy - 0.1
+    assert unsure.drop > 0.1
+
+
+def test_when_unlabelled_judges_only_windows_without_labels(credit_model: CreditModel) -> None:
+    rules = parse_rules(
+        "rules:\n  - {name: est, statistic: estimated_performance_drop, threshold: 0.1,"
+        " when: unlabelled, action: retrain}"
+    )
+    report = _report(credit_model)
+    assert report.estimated is not None
+    worse = replace(report, estimated=replace(report.estimated, drop=0.3))
+    labelled, unlabelled = RuleEvaluator(rules), RuleEvaluator(rules)
+    assert labelled.evaluate(worse, coverage=0.5) == []
+    assert labelled.last_outcomes[0].status == "not_enough_data"
+    (firing,) = unlabelled.evaluate(worse, coverage=0.0)
+    assert firing.evidence[0].value == 0.3
