@@ -1,0 +1,306 @@
+"""The outbox: where an event goes before its request is answered, so that a crash of the serving
+process loses nothing it answered.
+
+Each publishing process owns a lock file ``<source>-<token>.lock`` (held with ``flock`` while the
+process lives; the kernel lets go of it however the process ends) and a run of segments
+``<source>-<token>-<seq>.outbox`` in the spill directory. A segment is a file of fixed size,
+filled with zeros ahead of use by a background thread and mapped into memory (``MAP_SHARED``).
+Appending an event copies its body and then its frame header into the mapping: no system call,
+about a microsecond. The copied bytes are pages of the kernel's page cache from that moment on,
+so they outlive the process (SIGKILL, the OOM killer, a segfault) and reach the disk through the
+kernel's ordinary writeback. A machine crash can still lose what writeback had not written yet
+(by default up to ``vm.dirty_expire_centisecs``, 30 s); ``fsync=True`` syncs each event's pages
+before :meth:`Outbox.append` returns, at the cost of a disk flush per event.
+
+Layout of a segment: a 16-byte header (``MAGIC`` and the *delivered* offset, both written through
+the mapping) and then frames as in driftloop.telemetry.wire (``<key length><value length>
+<events><key><value>``), one event each, up to the first frame header that counts zero events
+(the zeros after the last frame). The header of a frame is written after its body, and its event
+count is its last byte (big-endian ``1``), so a process killed in the middle of an append leaves
+a frame that reads as the end: that event's request had not been answered.
+
+The publisher tells the outbox what the bus (or the spill file) has taken with
+:meth:`Outbox.acknowledge`; segments wholly before that point are deleted, and the rest is what a
+later start of any process publishing for the same source finds in :meth:`Outbox.recover` and
+sends again. An event sent but not yet acknowledged when the process died is sent twice, with
+the same id: the forwarder stores it once (``ON CONFLICT DO NOTHING`` on the event id).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import mmap
+import os
+import re
+import secrets
+import struct
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from driftloop.telemetry.bus.base import Message
+from driftloop.telemetry.wire import FRAME_HEADER, NO_KEY, unframe
+
+logger = logging.getLogger(__name__)
+
+MAGIC = b"DLOUTBX1"
+SEGMENT_HEADER = struct.Struct(">8sQ")
+DELIVERED = struct.Struct(">Q")
+DELIVERED_AT = len(MAGIC)
+ZEROS = bytes(1 << 20)
+
+Position = tuple[int, int]
+"""A place in a process's outbox: (segment number, offset in that segment)."""
+
+
+def safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "events"
+
+
+class Segment:
+    """One mapped segment file; ``end`` is the offset just past its last frame."""
+
+    def __init__(self, path: Path, seq: int) -> None:
+        self.path = path
+        self.seq = seq
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            self.size = os.fstat(fd).st_size
+            self.map = mmap.mmap(fd, self.size)  # shared: the copies are the page cache's pages
+        finally:
+            os.close(fd)  # the mapping keeps the file open
+        self.end = SEGMENT_HEADER.size
+
+    def activate(self) -> None:
+        SEGMENT_HEADER.pack_into(self.map, 0, MAGIC, SEGMENT_HEADER.size)
+
+    def close(self) -> None:
+        self.map.close()
+
+
+@dataclass
+class Orphan:
+    """The outbox of a process that is gone: what its bus had not acknowledged, in order."""
+
+    lock_path: Path
+    lock_fd: int
+    segments: list[Path]
+    messages: list[Message]
+
+
+class Outbox:
+    def __init__(self, directory: Path, name: str, segment_bytes: int, *, fsync: bool = False) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.fsync = fsync
+        self.segment_bytes = segment_bytes
+        self._prefix = safe_name(name)
+        self._token = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self._lock_path = directory / f"{self._prefix}-{self._token}.lock"
+        self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._segments: deque[Segment] = deque()
+        self._seq = 0
+        self._delivered: Position = (0, SEGMENT_HEADER.size)
+        self._preparer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"outbox-{self._prefix}")
+        self._current = self._open(self._prepare(0, segment_bytes))
+        self._spare: Future[Path] = self._preparer.submit(self._prepare, 1, segment_bytes)
+        if fsync:
+            _fsync_directory(directory)
+
+    # -- the request path ------------------------------------------------------------------------
+
+    def append(self, key: bytes | None, value: bytes) -> None:
+        """Copy one encoded event into the outbox; when this returns, a crash of the process no
+        longer loses it. Raises OSError only when a new segment cannot be made (disk full)."""
+        segment = self._current
+        start = segment.end
+        key_size = len(key) if key else 0
+        body = start + FRAME_HEADER.size
+        end = body + key_size + len(value)
+        if end > segment.size:
+            segment = self._rotate(end - start)
+            start = segment.end
+            body = start + FRAME_HEADER.size
+            end = body + key_size + len(value)
+        view = segment.map
+        if key:
+            view[body : body + key_size] = key
+        view[body + key_size : end] = value
+        # The header last, its event count last of all: until then the frame reads as the end.
+        FRAME_HEADER.pack_into(view, start, NO_KEY if key is None else key_size, len(value), 1)
+        segment.end = end
+        if self.fsync:
+            page = start - start % mmap.PAGESIZE
+            view.flush(page, end - page)
+
+    @property
+    def position(self) -> Position:
+        """Just past the last event appended."""
+        return self._current.seq, self._current.end
+
+    # -- acknowledgements --------------------------------------------------------------------------
+
+    def acknowledge(self, position: Position) -> None:
+        """Everything appended before ``position`` has been taken by the bus or the spill file."""
+        if position <= self._delivered:
+            return
+        self._delivered = position
+        seq, offset = position
+        while len(self._segments) > 1 and self._segments[0].seq < seq:
+            done = self._segments.popleft()
+            done.close()
+            done.path.unlink(missing_ok=True)
+        first = self._segments[0]
+        if first.seq == seq:
+            DELIVERED.pack_into(first.map, DELIVERED_AT, offset)
+
+    @property
+    def delivered_all(self) -> bool:
+        return self._delivered >= self.position
+
+    # -- what crashed processes left -----------------------------------------------------------------
+
+    def recover(self) -> list[Orphan]:
+        """The outboxes of processes of this source that are gone (their lock is free), with the
+        events their bus had not acknowledged. Each stays locked by this process until
+        :meth:`discard`."""
+        pattern = re.compile(rf"{re.escape(self._prefix)}-(\d+-[0-9a-f]+)\.lock")
+        orphans = []
+        for lock_path in sorted(self.directory.glob(f"{self._prefix}-*.lock")):
+            match = pattern.fullmatch(lock_path.name)
+            if match is None or lock_path == self._lock_path:
+                continue
+            try:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue  # another process recovered it meanwhile
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)  # its process is alive
+                continue
+            segments = sorted(
+                self.directory.glob(f"{self._prefix}-{match.group(1)}-*.outbox"), key=lambda p: _seq_of(p.name)
+            )
+            messages = [message for path in segments for message in read_segment(path)]
+            orphans.append(Orphan(lock_path, fd, segments, messages))
+        return orphans
+
+    def discard(self, orphans: list[Orphan]) -> None:
+        """Delete recovered outboxes (once their events are safe in this one)."""
+        if self.fsync:
+            self._sync_current()
+        for orphan in orphans:
+            for path in orphan.segments:
+                path.unlink(missing_ok=True)
+            orphan.lock_path.unlink(missing_ok=True)
+            os.close(orphan.lock_fd)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Let go of the files: deleted when everything was acknowledged, else left for the next start."""
+        delivered_all = self.delivered_all
+        self._preparer.shutdown(wait=True)
+        if self._spare.exception() is None:
+            self._spare.result().unlink(missing_ok=True)
+        for segment in self._segments:
+            segment.close()
+            if delivered_all:
+                segment.path.unlink(missing_ok=True)
+        self._segments.clear()
+        if delivered_all:
+            self._lock_path.unlink(missing_ok=True)
+        else:
+            logger.warning("telemetry outbox %s keeps unacknowledged events for the next start", self._lock_path)
+        os.close(self._lock_fd)
+
+    # -- segments ----------------------------------------------------------------------------------
+
+    def _segment_path(self, seq: int) -> Path:
+        return self.directory / f"{self._prefix}-{self._token}-{seq:08d}.outbox"
+
+    def _prepare(self, seq: int, size: int) -> Path:
+        """Create a segment full of zeros (the blocks allocated, so the copies into the mapping do
+        not allocate them one page fault at a time). Runs in a thread: pwrite lets go of the GIL."""
+        path = self._segment_path(seq)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            written = 0
+            while written < size:
+                written += os.pwrite(fd, ZEROS[: min(len(ZEROS), size - written)], written)
+        except OSError:
+            path.unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(fd)
+        return path
+
+    def _open(self, path: Path) -> Segment:
+        segment = Segment(path, self._seq)
+        segment.activate()
+        self._segments.append(segment)
+        return segment
+
+    def _rotate(self, frame_size: int) -> Segment:
+        """Move on to the next segment: the spare (ready long since), or one made here to fit an
+        event larger than a segment (rare)."""
+        try:
+            path = self._spare.result()
+        except OSError:
+            self._spare = self._preparer.submit(self._prepare, self._seq + 1, self.segment_bytes)
+            raise  # e.g. a full disk; the caller logs it, the next rotation tries again
+        needed = SEGMENT_HEADER.size + frame_size
+        if needed > self.segment_bytes:
+            path.unlink()
+            path = self._prepare(self._seq + 1, needed)
+        if self.fsync:
+            self._sync_current()
+        self._seq += 1
+        self._current = self._open(path)
+        self._spare = self._preparer.submit(self._prepare, self._seq + 1, self.segment_bytes)
+        if self.fsync:
+            _fsync_directory(self.directory)
+        return self._current
+
+    def _sync_current(self) -> None:
+        self._current.map.flush()
+
+
+def read_segment(path: Path) -> list[Message]:
+    """The events of a segment after its delivered offset (none if it was never put to use)."""
+    with path.open("rb") as reader:
+        data = reader.read()
+    if len(data) < SEGMENT_HEADER.size:
+        return []
+    magic, delivered = SEGMENT_HEADER.unpack_from(data, 0)
+    if magic != MAGIC:
+        return []  # a spare never used
+    # Walk from the first frame, so that a delivered offset torn by the crash costs resends, not garbage.
+    messages, _ = unframe(data, SEGMENT_HEADER.size)
+    offset = SEGMENT_HEADER.size
+    kept: list[Message] = []
+    for message in messages:
+        size = FRAME_HEADER.size + (len(message.key) if message.key is not None else 0) + len(message.value)
+        if offset + size > delivered:
+            if message.value[:1] not in (b"{", b"["):
+                logger.error("the outbox segment %s ends in a damaged frame at %d; the rest is lost", path, offset)
+                break
+            kept.append(message)
+        offset += size
+    return kept
+
+
+def _seq_of(name: str) -> int:
+    return int(name.rsplit("-", 1)[1].split(".", 1)[0])
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
