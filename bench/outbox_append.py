@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import orjson
 
-sys.path.insert(0, str(Path(__file__).parent))
-from publisher_overhead import sample_event  # noqa: E402
-
-from driftloop.telemetry.outbox import Outbox  # noqa: E402
-from driftloop.telemetry.relay import RelayPublisher  # noqa: E402
-from driftloop.telemetry.settings import BusSettings  # noqa: E402
+from driftloop.telemetry.outbox import Outbox
+from driftloop.telemetry.relay import RelayPublisher
+from driftloop.telemetry.settings import BusSettings
+from publisher_overhead import sample_event
 
 CALLS = 5_000
 ROUNDS = 7
@@ -89,8 +86,10 @@ def main() -> None:
     print(f"publish(), relay, outbox off: {statistics.median(off):.0f} ns per call")
     print(f"publish(), relay, outbox on: {statistics.median(on):.0f} ns per call")
     print(f"  difference: {statistics.median(on) - statistics.median(off):.0f} ns per call")
-    print(f"Outbox.append alone: {statistics.median(appended):.0f} ns per event (p90 of rounds "
-          f"{sorted(appended)[int(len(appended) * 0.9)]:.0f})")
+    print(
+        f"Outbox.append alone: {statistics.median(appended):.0f} ns per event (p90 of rounds "
+        f"{sorted(appended)[int(len(appended) * 0.9)]:.0f})"
+    )
     print(f"publish(), relay, outbox with fsync: {statistics.median(synced) / 1000:.0f} us per call")
 
 

@@ -104,26 +104,33 @@ def assert_each_answered_stored_once(rows: dict[str, tuple[int, int]], answered:
     assert wrong_rows == {}
 
 
-def kill(scoring: subprocess.Popen[bytes], relay_too: bool) -> Callable[[], None]:
-    relay = relay_of(scoring.pid)
+class Kill:
+    """SIGKILL of the scoring process, and of its relay process too if asked (``relay_too``)."""
 
-    def now() -> None:
-        if relay_too:
-            os.kill(relay, signal.SIGKILL)
-        scoring.kill()
+    def __init__(self, scoring: subprocess.Popen[bytes], relay_too: bool, relayed: bool = True) -> None:
+        self.scoring = scoring
+        self.relay = relay_of(scoring.pid) if relayed else None
+        self.relay_too = relay_too
 
-    now.relay = relay  # type: ignore[attr-defined]
-    return now
+    def __call__(self) -> None:
+        if self.relay_too and self.relay is not None:
+            os.kill(self.relay, signal.SIGKILL)
+        self.scoring.kill()
 
 
 def crash_and_restart(
-    registry: Path, records: list[dict[str, Any]], bus_url: str, spill: Path, relay_too: bool
+    registry: Path,
+    records: list[dict[str, Any]],
+    bus_url: str,
+    spill: Path,
+    relay_too: bool,
+    env: dict[str, str] | None = None,
 ) -> list[str]:
     """Serve, SIGKILL mid-stream, start again, serve more, stop: the ids of the answered requests."""
     answered: list[str] = []
     port = free_port()
-    scoring = start_scoring(registry, bus_url, spill, port)
-    killer = kill(scoring, relay_too)
+    scoring = start_scoring(registry, bus_url, spill, port, env)
+    killer = Kill(scoring, relay_too, relayed=not env)
     try:
         asyncio.run(serve(port, records, answered, ANSWERED_BEFORE_KILL, killer))
     finally:
@@ -131,30 +138,34 @@ def crash_and_restart(
         scoring.wait(timeout=30)
     assert scoring.returncode == -signal.SIGKILL
     port = free_port()
-    restarted = start_scoring(registry, bus_url, spill, port)
+    restarted = start_scoring(registry, bus_url, spill, port, env)
     try:
         asyncio.run(serve(port, records, answered, ANSWERED_AFTER_RESTART, lambda: None))
     finally:
         restarted.send_signal(signal.SIGTERM)  # the publisher flushes on shutdown
         restarted.wait(timeout=60)
-    old_relay: int = killer.relay  # type: ignore[attr-defined]
-    asyncio.run(wait_until(lambda: exited(old_relay), "the killed server's relay to finish"))
+    if (old_relay := killer.relay) is not None:
+        asyncio.run(wait_until(lambda: exited(old_relay), "the killed server's relay to finish"))
     return answered
 
 
-@pytest.mark.parametrize("relay_too", [False, True], ids=["scoring-killed", "scoring-and-relay-killed"])
+@pytest.mark.parametrize(
+    ("relay_too", "env"),
+    [(False, None), (True, None), (False, {"DRIFTLOOP_BUS__RELAY": "false"})],
+    ids=["scoring-killed", "scoring-and-relay-killed", "in-process-publisher"],
+)
 def test_sigkill_of_scoring_on_the_embedded_bus_loses_no_answered_prediction(
-    credit_registry: tuple[Path, list[dict[str, Any]]], tmp_path: Path, relay_too: bool
+    credit_registry: tuple[Path, list[dict[str, Any]]], tmp_path: Path, relay_too: bool, env: dict[str, str] | None
 ) -> None:
     registry, records = credit_registry
     bus = BusSettings(
         url=f"sqlite:///{tmp_path / 'bus.db'}", spill_path=tmp_path / "forwarder-spill", poll_timeout_ms=100
     )
-    answered = crash_and_restart(registry, records, bus.url, tmp_path / "scoring-spill", relay_too)
+    answered = crash_and_restart(registry, records, bus.url, tmp_path / "scoring-spill", relay_too, env)
     engine = make_engine(StoreSettings(url=f"sqlite:///{tmp_path / 'store.db'}"))
     upgrade(engine)
     rows = forward_everything(bus, engine)
-    killed = "scoring and relay" if relay_too else "scoring"
+    killed = "scoring (in-process publisher)" if env else "scoring and relay" if relay_too else "scoring"
     assert_each_answered_stored_once(rows, answered, f"embedded bus, {killed} killed")
     assert list((tmp_path / "scoring-spill").glob("*.outbox")) == []  # all delivered, nothing left
 
@@ -184,7 +195,7 @@ def test_a_bus_outage_and_a_kill_during_it_are_made_up_once_the_bus_is_back(
     answered: list[str] = []
     port = free_port()
     scoring = start_scoring(registry, bus.url, spill, port)
-    killer = kill(scoring, relay_too=True)
+    killer = Kill(scoring, relay_too=True)
     try:
         asyncio.run(serve(port, records, answered, 100, lambda: None))
         kafka_server.kill()

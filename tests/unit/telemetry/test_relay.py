@@ -228,6 +228,7 @@ def test_what_a_killed_server_had_not_handed_over_is_published_by_the_next_start
     publisher = restart_and_stop(bus_settings)
     assert asyncio.run(read_all(bus_settings)) == [f"req-{i}" for i in range(500)]
     assert (publisher.stats.sent, publisher.stats.dropped) == (500, 0)
+    assert publisher.relaying  # the recovered events went through the new relay process
     assert list(bus_settings.spill_path.glob("*.outbox")) == []  # delivered: nothing left behind
     assert list(bus_settings.spill_path.glob("*.lock")) == []
 

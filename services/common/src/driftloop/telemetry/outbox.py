@@ -59,6 +59,15 @@ Position = tuple[int, int]
 """A place in a process's outbox: (segment number, offset in that segment)."""
 
 
+def open_outbox(directory: Path, name: str, segment_bytes: int, *, fsync: bool) -> Outbox | None:
+    """An outbox, or None (logged) when it cannot be made: the publisher then works as before it."""
+    try:
+        return Outbox(directory, name, segment_bytes, fsync=fsync)
+    except OSError:
+        logger.exception("telemetry outbox cannot be opened: a crash of this process would lose events")
+        return None
+
+
 def safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "events"
 
@@ -119,6 +128,8 @@ class Outbox:
         self._segments: deque[Segment] = deque()
         self._seq = 0
         self._delivered: Position = (0, SEGMENT_HEADER.size)
+        self._marks: deque[tuple[int, Position]] = deque()
+        """(events handed to the sender so far, the position just past them), oldest first."""
         self._preparer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"outbox-{self._prefix}")
         self._current = self._open(self._prepare(0, segment_bytes))
         self._spare: Future[Segment] = self._preparer.submit(self._prepare, 1, segment_bytes)
@@ -156,7 +167,30 @@ class Outbox:
         """Just past the last event appended."""
         return self._current.seq, self._current.end
 
+    def append_or_log(self, key: bytes | None, value: bytes) -> None:
+        """:meth:`append` for the request path, which must never fail: a full disk is logged and
+        the event still goes to the bus, only not crash-safe."""
+        try:
+            self.append(key, value)
+        except OSError:
+            logger.exception("telemetry event not written to the outbox: a crash now would lose it")
+
     # -- acknowledgements --------------------------------------------------------------------------
+
+    def mark(self, handed: int) -> None:
+        """The sender has been handed ``handed`` events in all, every one appended so far. A sender
+        settles in the order it was handed events, so once it has settled ``handed`` of them,
+        everything before this position is delivered (:meth:`settled`)."""
+        self._marks.append((handed, self.position))
+
+    def settled(self, count: int) -> None:
+        """The sender has settled (sent, spilled or dropped) its first ``count`` events."""
+        position = None
+        marks = self._marks
+        while marks and marks[0][0] <= count:
+            position = marks.popleft()[1]
+        if position is not None:
+            self.acknowledge(position)
 
     def acknowledge(self, position: Position) -> None:
         """Everything appended before ``position`` has been taken by the bus or the spill file."""

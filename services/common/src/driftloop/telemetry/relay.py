@@ -49,7 +49,7 @@ import orjson
 
 from driftloop.telemetry import metrics
 from driftloop.telemetry.bus.base import Message
-from driftloop.telemetry.outbox import Outbox, Position
+from driftloop.telemetry.outbox import Orphan, Outbox, open_outbox
 from driftloop.telemetry.publisher import EventPublisher, PublisherStats, event_count, event_key
 from driftloop.telemetry.settings import BusSettings
 from driftloop.telemetry.wire import frames, pack_events
@@ -93,9 +93,6 @@ class RelayPublisher:
         self._outbox: Outbox | None = None
         self._handed = 0
         """Events handed to the sender (the child, or after a take-over the in-process publisher), in order."""
-        self._checkpoints: deque[tuple[int, Position]] = deque()
-        """(events handed so far, outbox position just past them), oldest first: what to mark
-        delivered once the sender has settled that many."""
         self._local_base = 0
         """Events the child had settled when this side took over: the local publisher counts from there."""
 
@@ -128,8 +125,13 @@ class RelayPublisher:
         relay process; if it cannot be started, publish in process instead."""
         self._stopping = False
         metrics.BUFFER_DEPTH.labels(**self._labels).set_function(lambda: self.depth)
-        if self.settings.outbox:
-            self._open_outbox()
+        orphans = self._open_outbox() if self.settings.outbox else []
+        try:
+            await self._start_process()
+        finally:
+            self._publish_recovered(orphans)  # before anything new: start() returns before serving
+
+    async def _start_process(self) -> None:
         env = {**os.environ, SETTINGS_ENV: self.settings.model_dump_json(), JSON_LOGS_ENV: str(int(self._json_logs))}
         try:
             self._process = await asyncio.create_subprocess_exec(
@@ -169,7 +171,8 @@ class RelayPublisher:
         await self._settle_fallback()
         if self._local is not None:
             await self._local.stop()
-            self._acknowledge(self._local_base + self._local.settled)
+            if self._outbox is not None:
+                self._outbox.settled(self._local_base + self._local.settled)
         self._stopped = True
         if self._outbox is not None:
             self._outbox.close()
@@ -197,14 +200,18 @@ class RelayPublisher:
             self._dropped_here += 1
             metrics.EVENTS_DROPPED.labels(**self._labels).inc()
             return
+        self._accept(key, value)
+
+    def _accept(self, key: bytes | None, value: bytes) -> None:
+        """Into the outbox, then on to the child (queued for the next flush) or the local publisher."""
         if self._outbox is not None:
-            self._to_outbox(key, value)
+            self._outbox.append_or_log(key, value)
         if self._local is not None:
             self._local.publish_message(Message(key, value, 1))
             self._handed += 1
             if self._outbox is not None:
-                self._checkpoints.append((self._handed, self._outbox.position))
-                self._acknowledge(self._local_base + self._local.settled)
+                self._outbox.mark(self._handed)
+                self._outbox.settled(self._local_base + self._local.settled)
             return
         self._queue(key, value)
 
@@ -243,7 +250,7 @@ class RelayPublisher:
         self._unsettled_events += flushed
         self._handed += flushed
         if self._outbox is not None:
-            self._checkpoints.append((self._handed, self._outbox.position))
+            self._outbox.mark(self._handed)
         process.stdin.write(frames(messages))  # buffered by the transport; never raises on a dead pipe
         waited = time.monotonic() - self._progress_at
         if self._unsettled_events > STUCK_FACTOR * self.settings.buffer_size and waited > self._stop_timeout():
@@ -267,7 +274,8 @@ class RelayPublisher:
         self._settled = status["settled"]
         if settled:
             self._progress_at = time.monotonic()
-            self._acknowledge(self._settled)
+            if self._outbox is not None:
+                self._outbox.settled(self._settled)
         while self._unsettled and self._unsettled[0].events <= settled:
             message = self._unsettled.popleft()
             settled -= message.events
@@ -317,7 +325,7 @@ class RelayPublisher:
         self._local_base = self._settled
         self._handed += len(pending)
         if self._outbox is not None:
-            self._checkpoints.append((self._handed, self._outbox.position))
+            self._outbox.mark(self._handed)
         for message in [*self._unsettled, *pending]:
             local.publish_message(message)
         self._unsettled.clear()
@@ -328,46 +336,25 @@ class RelayPublisher:
 
     # -- the outbox ------------------------------------------------------------------------------
 
-    def _open_outbox(self) -> None:
-        try:
-            outbox = Outbox(
-                self.settings.spill_path,
-                self.source,
-                self.settings.outbox_segment_bytes,
-                fsync=self.settings.outbox_fsync,
-            )
-        except OSError:
-            logger.exception("telemetry outbox cannot be opened: a crash of this process would lose events")
+    def _open_outbox(self) -> list[Orphan]:
+        """Open this process's outbox and claim those of crashed processes of this source."""
+        settings = self.settings
+        self._outbox = open_outbox(
+            settings.spill_path, self.source, settings.outbox_segment_bytes, fsync=settings.outbox_fsync
+        )
+        return self._outbox.recover() if self._outbox is not None else []
+
+    def _publish_recovered(self, orphans: list[Orphan]) -> None:
+        if self._outbox is None or not orphans:
             return
-        self._outbox = outbox
-        orphans = outbox.recover()
         recovered = 0
         for orphan in orphans:
             for message in orphan.messages:
-                self._to_outbox(message.key, message.value)
-                self._queue(message.key, message.value)
+                self._accept(message.key, message.value)
             recovered += len(orphan.messages)
-        outbox.discard(orphans)  # their events are in this outbox now
+        self._outbox.discard(orphans)  # their events are in this outbox now
         if recovered:
             logger.warning("publishing %d telemetry events a crashed process left in its outbox", recovered)
-
-    def _to_outbox(self, key: bytes | None, value: bytes) -> None:
-        assert self._outbox is not None
-        try:
-            self._outbox.append(key, value)
-        except OSError:  # publish must never fail a request; the event still goes, just not crash-safe
-            logger.exception("telemetry event not written to the outbox: a crash now would lose it")
-
-    def _acknowledge(self, settled: int) -> None:
-        """The sender has settled its first ``settled`` events: mark the outbox delivered up to the
-        last flush wholly among them."""
-        if self._outbox is None:
-            return
-        position = None
-        while self._checkpoints and self._checkpoints[0][0] <= settled:
-            position = self._checkpoints.popleft()[1]
-        if position is not None:
-            self._outbox.acknowledge(position)
 
     async def _settle_fallback(self) -> None:
         if self._falling_back is not None:
