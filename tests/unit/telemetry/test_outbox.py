@@ -13,7 +13,7 @@ from pathlib import Path
 
 import orjson
 
-from driftloop.telemetry.outbox import Outbox, read_segment
+from driftloop.telemetry.outbox import Outbox
 
 SEGMENT = 64 * 1024
 
@@ -126,14 +126,32 @@ def test_acknowledging_deletes_delivered_segments_and_closing_a_delivered_outbox
 def test_an_event_larger_than_a_segment_gets_one_of_its_own(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path, "src", SEGMENT)
     big = b'{"id": "1", "pad": "' + b"x" * (3 * SEGMENT) + b'"}'
-    outbox.append(b"k", b'{"id": "0"}')
-    outbox.append(b"k", big)
-    outbox.append(b"k", b'{"id": "2"}')
-    paths = sorted(tmp_path.glob("*.outbox"))
-    values = [message.value for path in paths for message in read_segment(path)]
-    assert values == [b'{"id": "0"}', big, b'{"id": "2"}']
-    outbox.acknowledge(outbox.position)
+    for value in (b'{"id": "0"}', big, b'{"id": "2"}'):
+        outbox.append(b"k", value)
+    outbox.close()  # not acknowledged: kept
+    later = Outbox(tmp_path, "src", SEGMENT)
+    orphans = later.recover()
+    assert [message.value for orphan in orphans for message in orphan.messages] == [b'{"id": "0"}', big, b'{"id": "2"}']
+    later.discard(orphans)
+    later.close()
+
+
+def test_delivered_segments_are_reused_zeroed_not_piled_up(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path, "src", SEGMENT)
+    value = b'{"id": "0", "pad": "' + b"x" * 1000 + b'"}'
+    for _ in range(20):  # 20 segments' worth, each delivered soon after it was written
+        for _ in range(SEGMENT // len(value)):
+            outbox.append(b"k", value)
+        outbox.acknowledge(outbox.position)
+    assert len(list(tmp_path.glob("*.outbox"))) <= 4  # the current one and the spares
+    assert outbox._seq >= 20
+    outbox.append(b"k", b'{"id": "last"}')
     outbox.close()
+    later = Outbox(tmp_path, "src", SEGMENT)
+    orphans = later.recover()
+    assert [message.value for orphan in orphans for message in orphan.messages] == [b'{"id": "last"}']
+    later.discard(orphans)
+    later.close()
 
 
 def test_the_fsync_setting_keeps_the_same_format(tmp_path: Path) -> None:

@@ -2,9 +2,11 @@
 process loses nothing it answered.
 
 Each publishing process owns a lock file ``<source>-<token>.lock`` (held with ``flock`` while the
-process lives; the kernel lets go of it however the process ends) and a run of segments
-``<source>-<token>-<seq>.outbox`` in the spill directory. A segment is a file of fixed size,
-filled with zeros ahead of use by a background thread and mapped into memory (``MAP_SHARED``).
+process lives; the kernel lets go of it however the process ends) and a few segments
+``<source>-<token>-<slot>.outbox`` in the spill directory. A segment is a file of fixed size,
+filled with zeros ahead of use by a background thread and mapped into memory (``MAP_SHARED``);
+once delivered it is zeroed again and reused, so the pages written are few and stay in the CPU's
+caches and the page cache (no block allocation, no new file per segment).
 Appending an event copies its body and then its frame header into the mapping: no system call,
 about a microsecond. The copied bytes are pages of the kernel's page cache from that moment on,
 so they outlive the process (SIGKILL, the OOM killer, a segfault) and reach the disk through the
@@ -12,15 +14,16 @@ kernel's ordinary writeback. A machine crash can still lose what writeback had n
 (by default up to ``vm.dirty_expire_centisecs``, 30 s); ``fsync=True`` syncs each event's pages
 before :meth:`Outbox.append` returns, at the cost of a disk flush per event.
 
-Layout of a segment: a 16-byte header (``MAGIC`` and the *delivered* offset, both written through
-the mapping) and then frames as in driftloop.telemetry.wire (``<key length><value length>
-<events><key><value>``), one event each, up to the first frame header that counts zero events
-(the zeros after the last frame). The header of a frame is written after its body, and its event
-count is its last byte (big-endian ``1``), so a process killed in the middle of an append leaves
-a frame that reads as the end: that event's request had not been answered.
+Layout of a segment: a 24-byte header (``MAGIC``, the *delivered* offset and the segment's
+sequence number, written through the mapping) and then frames as in driftloop.telemetry.wire
+(``<key length><value length><events><key><value>``), one event each, up to the first frame
+header that counts zero events (the zeros after the last frame). The header of a frame is
+written after its body, and its event count is its last byte (big-endian ``1``), so a process
+killed in the middle of an append leaves a frame that reads as the end: that event's request had
+not been answered.
 
 The publisher tells the outbox what the bus (or the spill file) has taken with
-:meth:`Outbox.acknowledge`; segments wholly before that point are deleted, and the rest is what a
+:meth:`Outbox.acknowledge`; segments wholly before that point are reused, and the rest is what a
 later start of any process publishing for the same source finds in :meth:`Outbox.recover` and
 sends again. An event sent but not yet acknowledged when the process died is sent twice, with
 the same id: the forwarder stores it once (``ON CONFLICT DO NOTHING`` on the event id).
@@ -31,6 +34,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import fcntl
+import itertools
 import logging
 import mmap
 import os
@@ -48,9 +52,12 @@ from driftloop.telemetry.wire import FRAME_HEADER, NO_KEY, unframe
 logger = logging.getLogger(__name__)
 
 MAGIC = b"DLOUTBX1"
-SEGMENT_HEADER = struct.Struct(">8sQ")
+SEGMENT_HEADER = struct.Struct(">8sQQ")
 DELIVERED = struct.Struct(">Q")
 DELIVERED_AT = len(MAGIC)
+DELIVERED_AND_SEQ = struct.Struct(">QQ")
+SPARES = 2
+"""Segments kept made (or zeroed for reuse) ahead of need."""
 ZEROS = bytes(1 << 20)
 MADV_POPULATE_WRITE = 23  # Linux 5.14+: fault a range in writable now, as if each page were written
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
@@ -75,9 +82,9 @@ def safe_name(name: str) -> str:
 class Segment:
     """One mapped segment file; ``end`` is the offset just past its last frame."""
 
-    def __init__(self, path: Path, seq: int) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.seq = seq
+        self.seq = -1
         fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         try:
             self.size = os.fstat(fd).st_size
@@ -97,8 +104,20 @@ class Segment:
         finally:
             del buffer  # the mapping cannot be closed while a buffer of it is exported
 
-    def activate(self) -> None:
-        SEGMENT_HEADER.pack_into(self.map, 0, MAGIC, SEGMENT_HEADER.size)
+    def zero(self) -> None:
+        """Write zeros over the whole file (in the preparing thread: pwrite lets go of the GIL)."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            _write_zeros(fd, self.size)
+        finally:
+            os.close(fd)
+        self.end = SEGMENT_HEADER.size
+        self.seq = -1
+
+    def activate(self, seq: int) -> None:
+        self.seq = seq
+        DELIVERED_AND_SEQ.pack_into(self.map, DELIVERED_AT, SEGMENT_HEADER.size, seq)
+        self.map[: len(MAGIC)] = MAGIC  # last: a segment without it holds nothing
 
     def close(self) -> None:
         self.map.close()
@@ -130,9 +149,12 @@ class Outbox:
         self._delivered: Position = (0, SEGMENT_HEADER.size)
         self._marks: deque[tuple[int, Position]] = deque()
         """(events handed to the sender so far, the position just past them), oldest first."""
+        self._slots = itertools.count()
         self._preparer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"outbox-{self._prefix}")
-        self._current = self._open(self._prepare(0, segment_bytes))
-        self._spare: Future[Segment] = self._preparer.submit(self._prepare, 1, segment_bytes)
+        self._current = self._open(self._make(segment_bytes))
+        self._spares: deque[Future[Segment]] = deque()
+        """Segments being made or zeroed for reuse, oldest first."""
+        self._spares.append(self._preparer.submit(self._make, segment_bytes))
         if fsync:
             _fsync_directory(directory)
 
@@ -200,8 +222,8 @@ class Outbox:
         seq, offset = position
         while len(self._segments) > 1 and self._segments[0].seq < seq:
             done = self._segments.popleft()
-            done.close()
-            done.path.unlink(missing_ok=True)
+            DELIVERED.pack_into(done.map, DELIVERED_AT, done.end)  # should a crash come before it is zeroed
+            self._retire(done)
         first = self._segments[0]
         if first.seq == seq:
             DELIVERED.pack_into(first.map, DELIVERED_AT, offset)
@@ -231,10 +253,9 @@ class Outbox:
             except BlockingIOError:
                 os.close(fd)  # its process is alive
                 continue
-            segments = sorted(
-                self.directory.glob(f"{self._prefix}-{match.group(1)}-*.outbox"), key=lambda p: _seq_of(p.name)
-            )
-            messages = [message for path in segments for message in read_segment(path)]
+            segments = list(self.directory.glob(f"{self._prefix}-{match.group(1)}-*.outbox"))
+            used = sorted(found for path in segments if (found := read_segment(path)) is not None)
+            messages = [message for _, messages in used for message in messages]
             orphans.append(Orphan(lock_path, fd, segments, messages))
         return orphans
 
@@ -254,10 +275,12 @@ class Outbox:
         """Let go of the files: deleted when everything was acknowledged, else left for the next start."""
         delivered_all = self.delivered_all
         self._preparer.shutdown(wait=True)
-        if self._spare.exception() is None:
-            spare = self._spare.result()
-            spare.close()
-            spare.path.unlink(missing_ok=True)
+        for spare in self._spares:
+            if spare.exception() is None:
+                segment = spare.result()
+                segment.close()
+                segment.path.unlink(missing_ok=True)
+        self._spares.clear()
         for segment in self._segments:
             segment.close()
             if delivered_all:
@@ -271,51 +294,59 @@ class Outbox:
 
     # -- segments ----------------------------------------------------------------------------------
 
-    def _segment_path(self, seq: int) -> Path:
-        return self.directory / f"{self._prefix}-{self._token}-{seq:08d}.outbox"
-
-    def _prepare(self, seq: int, size: int) -> Segment:
+    def _make(self, size: int) -> Segment:
         """Create a segment full of zeros (the blocks allocated, so the copies into the mapping do
-        not allocate them one page fault at a time), mapped and faulted in. Runs in a thread:
-        pwrite and madvise let go of the GIL."""
-        path = self._segment_path(seq)
+        not allocate them one page fault at a time), mapped and faulted in. Runs in the preparing
+        thread (pwrite and madvise let go of the GIL), or here for an event larger than a segment."""
+        path = self.directory / f"{self._prefix}-{self._token}-{next(self._slots):06d}.outbox"
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
-            written = 0
-            while written < size:
-                written += os.pwrite(fd, ZEROS[: min(len(ZEROS), size - written)], written)
+            _write_zeros(fd, size)
         except OSError:
             path.unlink(missing_ok=True)
             raise
         finally:
             os.close(fd)
-        segment = Segment(path, seq)
+        segment = Segment(path)
         segment.populate()
         return segment
 
+    @staticmethod
+    def _reuse(segment: Segment) -> Segment:
+        segment.zero()
+        segment.populate()  # pages written back since were made read-only again
+        return segment
+
     def _open(self, segment: Segment) -> Segment:
-        segment.activate()
+        segment.activate(self._seq)
         self._segments.append(segment)
         return segment
 
+    def _retire(self, segment: Segment) -> None:
+        """A delivered segment: zeroed for reuse (in the thread), or deleted if enough are spare."""
+        if segment.size == self.segment_bytes and len(self._spares) < SPARES:
+            self._spares.append(self._preparer.submit(self._reuse, segment))
+        else:
+            segment.close()
+            segment.path.unlink(missing_ok=True)
+
     def _rotate(self, frame_size: int) -> Segment:
-        """Move on to the next segment: the spare (ready long since), or one made here to fit an
+        """Move on to the next segment: a spare (ready long since), or one made here to fit an
         event larger than a segment (rare)."""
-        try:
-            segment = self._spare.result()
-        except OSError:
-            self._spare = self._preparer.submit(self._prepare, self._seq + 1, self.segment_bytes)
-            raise  # e.g. a full disk; the caller logs it, the next rotation tries again
         needed = SEGMENT_HEADER.size + frame_size
         if needed > self.segment_bytes:
-            segment.close()
-            segment.path.unlink()
-            segment = self._prepare(self._seq + 1, needed)
+            segment = self._make(needed)
+        elif self._spares:
+            spare = self._spares.popleft()
+            if not self._spares:
+                self._spares.append(self._preparer.submit(self._make, self.segment_bytes))
+            segment = spare.result()  # OSError (a full disk): the caller logs it; the next rotation tries again
+        else:
+            segment = self._make(self.segment_bytes)
         if self.fsync:
             self._sync_current()
         self._seq += 1
         self._current = self._open(segment)
-        self._spare = self._preparer.submit(self._prepare, self._seq + 1, self.segment_bytes)
         if self.fsync:
             _fsync_directory(self.directory)
         return self._current
@@ -324,15 +355,16 @@ class Outbox:
         self._current.map.flush()
 
 
-def read_segment(path: Path) -> list[Message]:
-    """The events of a segment after its delivered offset (none if it was never put to use)."""
+def read_segment(path: Path) -> tuple[int, list[Message]] | None:
+    """A segment's sequence number and its events after its delivered offset (None if it holds
+    nothing: a spare, never put to use or zeroed for reuse)."""
     with path.open("rb") as reader:
         data = reader.read()
     if len(data) < SEGMENT_HEADER.size:
-        return []
-    magic, delivered = SEGMENT_HEADER.unpack_from(data, 0)
+        return None
+    magic, delivered, seq = SEGMENT_HEADER.unpack_from(data, 0)
     if magic != MAGIC:
-        return []  # a spare never used
+        return None
     # Walk from the first frame, so that a delivered offset torn by the crash costs resends, not garbage.
     messages, _ = unframe(data, SEGMENT_HEADER.size)
     offset = SEGMENT_HEADER.size
@@ -345,11 +377,13 @@ def read_segment(path: Path) -> list[Message]:
                 break
             kept.append(message)
         offset += size
-    return kept
+    return seq, kept
 
 
-def _seq_of(name: str) -> int:
-    return int(name.rsplit("-", 1)[1].split(".", 1)[0])
+def _write_zeros(fd: int, size: int) -> None:
+    written = 0
+    while written < size:
+        written += os.pwrite(fd, ZEROS[: min(len(ZEROS), size - written)], written)
 
 
 def _fsync_directory(directory: Path) -> None:

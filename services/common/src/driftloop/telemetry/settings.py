@@ -31,8 +31,9 @@ class BusSettings(BaseModel):
     """Copy every event into a local outbox file (driftloop.telemetry.outbox, in spill_path) before
     publish() returns, so that a crash of the serving process loses no answered request's event;
     false: events wait in memory for up to linger_ms, and a crash loses them."""
-    outbox_segment_bytes: int = Field(default=16 << 20, ge=64 * 1024)
-    """Size of one outbox segment file (made ahead, mapped into memory; deleted once delivered)."""
+    outbox_segment_bytes: int = Field(default=1 << 20, ge=64 * 1024)
+    """Size of one outbox segment file (made ahead, mapped into memory, reused once delivered); an
+    event larger than this gets a segment of its own."""
     outbox_fsync: bool = False
     """Sync each event's outbox pages to disk before publish() returns, so that a machine crash
     loses nothing answered either; costs a disk flush per request (docs/benchmarks.md)."""
