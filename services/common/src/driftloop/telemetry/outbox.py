@@ -162,14 +162,19 @@ class Outbox:
 
     def append(self, key: bytes | None, value: bytes) -> None:
         """Copy one encoded event into the outbox; when this returns, a crash of the process no
-        longer loses it. Raises OSError only when a new segment cannot be made (disk full)."""
+        longer loses it. Never raises (it runs on the request path): when no new segment can be
+        made (a full disk), that is logged and the event goes on without its crash safety."""
         segment = self._current
         start = segment.end
         key_size = len(key) if key else 0
         body = start + FRAME_HEADER.size
         end = body + key_size + len(value)
         if end > segment.size:
-            segment = self._rotate(end - start)
+            try:
+                segment = self._rotate(end - start)
+            except OSError:
+                logger.exception("telemetry event not written to the outbox: a crash now would lose it")
+                return
             start = segment.end
             body = start + FRAME_HEADER.size
             end = body + key_size + len(value)
@@ -182,20 +187,15 @@ class Outbox:
         segment.end = end
         if self.fsync:
             page = start - start % mmap.PAGESIZE
-            view.flush(page, end - page)
+            try:
+                view.flush(page, end - page)
+            except OSError:  # the disk failed: the event is still in the page cache, and goes on
+                logger.exception("telemetry outbox could not be synced to disk")
 
     @property
     def position(self) -> Position:
         """Just past the last event appended."""
         return self._current.seq, self._current.end
-
-    def append_or_log(self, key: bytes | None, value: bytes) -> None:
-        """:meth:`append` for the request path, which must never fail: a full disk is logged and
-        the event still goes to the bus, only not crash-safe."""
-        try:
-            self.append(key, value)
-        except OSError:
-            logger.exception("telemetry event not written to the outbox: a crash now would lose it")
 
     # -- acknowledgements --------------------------------------------------------------------------
 

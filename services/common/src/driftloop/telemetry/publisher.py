@@ -208,7 +208,7 @@ class EventPublisher:
     def _accept(self, message: Message) -> None:
         """Into the outbox, then into the buffer."""
         assert self._outbox is not None
-        self._outbox.append_or_log(message.key, message.value)
+        self._outbox.append(message.key, message.value)
         self.publish_message(message)
         self._accepted += message.events
         self._outbox.mark(self._accepted)

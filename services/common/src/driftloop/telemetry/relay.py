@@ -205,7 +205,7 @@ class RelayPublisher:
     def _accept(self, key: bytes | None, value: bytes) -> None:
         """Into the outbox, then on to the child (queued for the next flush) or the local publisher."""
         if self._outbox is not None:
-            self._outbox.append_or_log(key, value)
+            self._outbox.append(key, value)
         if self._local is not None:
             self._local.publish_message(Message(key, value, 1))
             self._handed += 1
@@ -213,9 +213,6 @@ class RelayPublisher:
                 self._outbox.mark(self._handed)
                 self._outbox.settled(self._local_base + self._local.settled)
             return
-        self._queue(key, value)
-
-    def _queue(self, key: bytes | None, value: bytes) -> None:
         pending = self._pending.get(key)
         if pending is None:
             self._pending[key] = [value]
