@@ -7,7 +7,8 @@ and drives its ASGI app with 16 concurrent callers (no HTTP server, no wrk: only
 work is on the clock), then waits until the publisher has sent every event. It reports the
 process's CPU time (all threads: the event loop, the embedded bus's SQLite thread, onnxruntime)
 per request, for each bus publishing in process and through the relay process (whose CPU is
-reported apart), and with ``DRIFTLOOP_TELEMETRY=false``, rounds interleaved. The Kafka
+reported apart), relayed without the outbox (``DRIFTLOOP_BUS__OUTBOX=false``), and with
+``DRIFTLOOP_TELEMETRY=false``, rounds interleaved. The Kafka
 broker (started here, KRaft, the integration tests' server class) runs in its own process and is
 not counted: in production it is another machine. This is the figure the HTTP benchmark
 (bench/scoring/kafka.py) turns into throughput on a CPU-bound 2-core machine. Asserts nothing.
@@ -76,7 +77,7 @@ def relay_cpu_seconds(publisher: Any) -> float:
 
 
 async def one_run(
-    home: Path, bus_url: str | None, relay: bool, n: int, profile: bool
+    home: Path, bus_url: str | None, relay: bool, n: int, profile: bool, outbox: bool = True
 ) -> tuple[float, float, float, float]:
     """CPU µs, of which system µs, wall µs and the relay's CPU µs per request, including sending every event."""
     body = build(home) if not (home / "registry").exists() else (home / "body.json").read_bytes()
@@ -84,7 +85,10 @@ async def one_run(
     settings = ScoringSettings(
         registry=ScoringRegistrySettings(path=home / "registry", poll_interval_s=0),
         bus=BusSettings(
-            url=bus_url or f"sqlite:///{home}/bus.db", spill_path=home / f"spill-{time.time_ns()}", relay=relay
+            url=bus_url or f"sqlite:///{home}/bus.db",
+            spill_path=home / f"spill-{time.time_ns()}",
+            relay=relay,
+            outbox=outbox,
         ),
         telemetry=bus_url is not None,
     )
@@ -143,24 +147,26 @@ def main() -> None:
     buses = args.bus.split(",")
     with tempfile.TemporaryDirectory(prefix="telemetry-cpu-") as directory, contextlib.ExitStack() as stack:
         home = Path(directory)
-        variants: dict[str, tuple[str | None, bool]] = {"off": (None, False)}
+        variants: dict[str, tuple[str | None, bool, bool]] = {"off": (None, False, False)}
         for bus in buses:
             url = stack.enter_context(kafka(home)) if bus == "kafka" else f"sqlite:///{home}/bus.db"
-            variants[f"{bus} in process"] = (url, False)
-            variants[f"{bus} relayed"] = (url, True)
+            variants[f"{bus} in process"] = (url, False, True)
+            variants[f"{bus} relayed"] = (url, True, True)
+            variants[f"{bus} relayed, no outbox"] = (url, True, False)
         results: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in variants}
         print(f"load average before: {os.getloadavg()[0]:.2f}")
         for round_ in range(args.rounds):
-            for name, (url, relay) in variants.items():
+            for name, (url, relay, outbox) in variants.items():
                 last = round_ == args.rounds - 1
-                results[name].append(asyncio.run(one_run(home, url, relay, args.requests, args.profile and last)))
+                run = one_run(home, url, relay, args.requests, args.profile and last, outbox)
+                results[name].append(asyncio.run(run))
         print(f"load average after: {os.getloadavg()[0]:.2f}")
     off = statistics.median(run[0] for run in results["off"])
     header = ("telemetry", "CPU µs/request", "of it system", "wall µs/request", "CPU vs off", "relay CPU µs")
-    print(f"{header[0]:20s} {header[1]:>15s} {header[2]:>13s} {header[3]:>16s} {header[4]:>11s} {header[5]:>13s}")
+    print(f"{header[0]:26s} {header[1]:>15s} {header[2]:>13s} {header[3]:>16s} {header[4]:>11s} {header[5]:>13s}")
     for name, runs in results.items():
         cpu, system, wall, relay_cpu = (statistics.median(run[i] for run in runs) for i in range(4))
-        print(f"{name:20s} {cpu:15.1f} {system:13.1f} {wall:16.1f} {cpu / off - 1:+10.1%} {relay_cpu:13.1f}")
+        print(f"{name:26s} {cpu:15.1f} {system:13.1f} {wall:16.1f} {cpu / off - 1:+10.1%} {relay_cpu:13.1f}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,10 @@
 """Instructions the scoring process executes per request, telemetry off / relayed / in process.
 
-    .venv/bin/python bench/telemetry_instructions.py [--requests 2000]
+    .venv/bin/python bench/telemetry_instructions.py [--requests 2000] [--variants off,relayed,...]
+
+``relayed-no-outbox`` is the relayed variant with ``DRIFTLOOP_BUS__OUTBOX=false``: the two
+differ by what the outbox costs (its appends on the loop, and the user-space part of the thread
+that prepares its segments; the kernel's part is not counted by callgrind).
 
 The figure this machine's noise cannot blur: each variant runs the scoring app's ASGI callable
 (16 concurrent callers, as bench/telemetry_cpu.py does) under valgrind's callgrind, which counts
@@ -24,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-VARIANTS = ("off", "relayed", "in process")
+VARIANTS = ("off", "relayed", "relayed-no-outbox", "in process")
 
 
 async def measure(home: Path, bus_url: str, variant: str, n: int) -> None:
@@ -38,7 +42,12 @@ async def measure(home: Path, bus_url: str, variant: str, n: int) -> None:
     body = build(home)
     settings = ScoringSettings(
         registry=ScoringRegistrySettings(path=home / "registry", poll_interval_s=0),
-        bus=BusSettings(url=bus_url, spill_path=home / "spill", relay=variant == "relayed"),
+        bus=BusSettings(
+            url=bus_url,
+            spill_path=home / "spill",
+            relay=variant.startswith("relayed"),
+            outbox=variant != "relayed-no-outbox",
+        ),
         telemetry=variant != "off",
     )
     settings.log.json_logs = False
@@ -91,7 +100,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--child", choices=VARIANTS)
     parser.add_argument("--bus")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, of: " + ", ".join(VARIANTS))
     args = parser.parse_args()
+    variants = [variant.strip() for variant in args.variants.split(",")]
     if args.child:
         with tempfile.TemporaryDirectory(prefix="telemetry-instructions-") as directory:
             asyncio.run(measure(Path(directory), args.bus, args.child, args.requests))
@@ -106,13 +117,13 @@ def main() -> None:
         try:
             bus_url = f"kafka://{broker.bootstrap}/telemetry-instructions"
             counts = {
-                variant: instructions(bus_url, variant, args.requests, work) / args.requests for variant in VARIANTS
+                variant: instructions(bus_url, variant, args.requests, work) / args.requests for variant in variants
             }
         finally:
             broker.stop()
-    print(f"{'telemetry':12s} {'instructions/request':>21s} {'vs off':>8s}")
+    print(f"{'telemetry':18s} {'instructions/request':>21s} {'vs ' + variants[0]:>8s}")
     for variant, count in counts.items():
-        print(f"{variant:12s} {count:21,.0f} {count / counts['off'] - 1:+8.1%}")
+        print(f"{variant:18s} {count:21,.0f} {count / counts[variants[0]] - 1:+8.1%}")
 
 
 if __name__ == "__main__":

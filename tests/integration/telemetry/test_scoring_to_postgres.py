@@ -8,79 +8,23 @@ sustained load, scoring answers every request, spills, replays, and PostgreSQL h
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pandas as pd
-import pytest
 from integration_servers import KafkaServer, free_port, new_topic
 from pipeline_helpers import kafka_settings, wait_until
 from prometheus_client.parser import text_string_to_metric_families
-from sklearn.ensemble import HistGradientBoostingClassifier
+from scoring_server import RECORDS_PER_REQUEST, start_scoring
 
-from driftloop.datasets import make_credit
-from driftloop.registry import Registry
 from driftloop.store import StoreSettings, count_rows, make_engine, upgrade
 from driftloop.store.queries import labelled_predictions
 from driftloop.telemetry.bus import open_consumer
-from driftloop.train.dataset import infer_contract
-from driftloop.train.export import export_onnx
-from driftloop.train.frame import encode_target, model_frame
-from driftloop.train.pipeline import build_pipeline
 from driftloop_forwarder.core import Forwarder
 from driftloop_forwarder.settings import ForwardSettings
 
-REQUESTS, RECORDS_PER_REQUEST, LABELLED, INVALID = 120, 5, 30, 10
-
-
-@pytest.fixture(scope="module")
-def credit_registry(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
-    """A registry with one real ``credit`` model (HistGradientBoosting -> ONNX), and records to score."""
-    frame = pd.DataFrame(make_credit(1500, seed=0))
-    contract = infer_contract(frame, "default", task="binary")
-    pipeline = build_pipeline(contract, HistGradientBoostingClassifier(max_iter=15, random_state=0), scale=False)
-    pipeline.fit(model_frame(frame, contract), encode_target(frame["default"], contract))
-    root = tmp_path_factory.mktemp("registry")
-    Registry(root).register(
-        "credit",
-        export_onnx(pipeline, contract),
-        contract,
-        {"profile": {}, "metrics": {}, "lineage": {"trigger": "test"}},
-    )
-    sample = pd.DataFrame(make_credit(RECORDS_PER_REQUEST, seed=1)).drop(columns=["default"])
-    records = sample.astype(object).where(sample.notna(), None).to_dict(orient="records")
-    return root, records
-
-
-def start_scoring(registry: Path, bus_url: str, spill: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DRIFTLOOP_REGISTRY__PATH": str(registry),
-        "DRIFTLOOP_BUS__URL": bus_url,
-        "DRIFTLOOP_BUS__SPILL_PATH": str(spill),
-        "DRIFTLOOP_BUS__SEND_TIMEOUT_S": "2",
-        "DRIFTLOOP_BUS__RETRY_BACKOFF_MAX_S": "1",
-        "DRIFTLOOP_LOG__LEVEL": "WARNING",
-    }
-    command = [sys.executable, "-m", "uvicorn", "--factory", "driftloop_scoring.app:create_app"]
-    process = subprocess.Popen([*command, "--host", "127.0.0.1", "--port", str(port)], env=env)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2).status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("the scoring service did not become ready")
-        time.sleep(0.1)  # polling readiness of a starting server
+REQUESTS, LABELLED, INVALID = 120, 30, 10
 
 
 def test_scored_labelled_and_refused_requests_all_reach_postgres(

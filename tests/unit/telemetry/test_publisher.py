@@ -204,3 +204,51 @@ def test_messages_respect_the_byte_bound(bus_settings: BusSettings) -> None:
     assert all(len(message.value) <= 1024 for message in messages)
     decoded = [event["data"]["request_id"] for message in messages for event in decode(message.value)]
     assert decoded == [f"req-{i}" for i in range(10)]
+
+
+PROCESS_KILLED_WHILE_PUBLISHING = """
+import asyncio, os, signal, sys
+sys.path.insert(0, {samples!r})
+from telemetry_samples import make_prediction
+from driftloop.telemetry.publisher import EventPublisher
+from driftloop.telemetry.settings import BusSettings
+
+async def main():
+    publisher = EventPublisher(BusSettings.model_validate_json({settings!r}), "publisher-crash")
+    await publisher.start()
+    for index in range(300):
+        publisher.publish(make_prediction(index))
+        if index == 150:
+            publisher.publish({{"id": "x", "data": {{"not": object()}}}})  # refused: counted dropped
+            while publisher.stats.sent < 151:  # the sender sends the first ones; the outbox marks them delivered
+                await asyncio.sleep(0.005)
+    os.kill(os.getpid(), signal.SIGKILL)  # the rest were only in the buffer
+
+asyncio.run(main())
+"""
+
+
+def test_a_killed_process_loses_nothing_it_published_in_process(bus_settings: BusSettings) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    settings = bus_settings.model_copy(update={"linger_ms": 20})
+    script = PROCESS_KILLED_WHILE_PUBLISHING.format(
+        samples=str(Path(__file__).parent), settings=settings.model_dump_json()
+    )
+    process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert process.returncode == -signal.SIGKILL, process.stderr
+
+    async def restart() -> EventPublisher:
+        publisher = EventPublisher(settings, "publisher-crash")
+        await publisher.start()
+        await publisher.stop()
+        return publisher
+
+    publisher = asyncio.run(restart())
+    ids = asyncio.run(read_all(bus_settings))
+    assert ids[:151] == [f"req-{i}" for i in range(151)]
+    assert ids[151:] == [f"req-{i}" for i in range(151, 300)]  # the unsent ones, once each, in order
+    assert publisher.stats.sent == 149
+    assert list(settings.spill_path.glob("*.outbox")) == []

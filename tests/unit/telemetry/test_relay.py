@@ -175,3 +175,68 @@ def test_what_a_killed_server_handed_over_is_still_delivered(bus_settings: BusSe
 
     asyncio.run(relay_finished())
     assert asyncio.run(read_all(bus_settings)) == [f"req-{i}" for i in range(500)]
+
+
+SERVER_KILLED_WHILE_PUBLISHING = """
+import asyncio, os, signal, sys
+sys.path.insert(0, {samples!r})
+from telemetry_samples import make_prediction
+from driftloop.telemetry.relay import RelayPublisher
+from driftloop.telemetry.settings import BusSettings
+
+async def main():
+    publisher = RelayPublisher(BusSettings.model_validate_json({settings!r}), "relay-test-crash", json_logs=False)
+    await publisher.start()
+    for start in range(0, {flushed}, 50):  # served load: bursts, the relay flushes between them
+        for index in range(start, start + 50):
+            publisher.publish(make_prediction(index))
+        await asyncio.sleep(0.002)
+    for index in range({flushed}, {total}):  # answered, not yet handed over
+        publisher.publish(make_prediction(index))
+    if {relay_too}:  # the whole pod goes: the relay with what it was given
+        os.kill(publisher._process.pid, signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
+
+def kill_a_publishing_server(bus_settings: BusSettings, flushed: int, total: int, relay_too: bool) -> None:
+    script = SERVER_KILLED_WHILE_PUBLISHING.format(
+        samples=str(Path(__file__).parent),
+        settings=bus_settings.model_dump_json(),
+        flushed=flushed,
+        total=total,
+        relay_too=relay_too,
+    )
+    server = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert server.returncode == -signal.SIGKILL, server.stderr
+
+
+def restart_and_stop(bus_settings: BusSettings) -> RelayPublisher:
+    async def scenario() -> RelayPublisher:
+        publisher = RelayPublisher(bus_settings, "relay-test-crash", json_logs=False)
+        await publisher.start()
+        await publisher.stop()
+        return publisher
+
+    return asyncio.run(scenario())
+
+
+def test_what_a_killed_server_had_not_handed_over_is_published_by_the_next_start(bus_settings: BusSettings) -> None:
+    kill_a_publishing_server(bus_settings, flushed=0, total=500, relay_too=False)
+    publisher = restart_and_stop(bus_settings)
+    assert asyncio.run(read_all(bus_settings)) == [f"req-{i}" for i in range(500)]
+    assert (publisher.stats.sent, publisher.stats.dropped) == (500, 0)
+    assert publisher.relaying  # the recovered events went through the new relay process
+    assert list(bus_settings.spill_path.glob("*.outbox")) == []  # delivered: nothing left behind
+    assert list(bus_settings.spill_path.glob("*.lock")) == []
+
+
+def test_a_server_killed_with_its_relay_mid_stream_loses_nothing(bus_settings: BusSettings) -> None:
+    kill_a_publishing_server(bus_settings, flushed=600, total=800, relay_too=True)
+    restart_and_stop(bus_settings)
+    ids = asyncio.run(read_all(bus_settings))
+    # Events the relay had sent but not yet reported come again with the same ids (the store keeps one).
+    assert set(ids) == {f"req-{i}" for i in range(800)}
+    assert list(bus_settings.spill_path.glob("*.outbox")) == []

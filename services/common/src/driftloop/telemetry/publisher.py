@@ -13,6 +13,11 @@ new event to the spill file (order kept) rather than refusing it. An event is dr
 the spill file is full too; that is counted, logged and a bug in sizing, never silent. ``stop()``
 sends what remains, or spills it, so nothing is left behind.
 
+With ``settings.outbox`` (the default), ``publish`` first copies the event into the process's
+outbox (driftloop.telemetry.outbox), so that a crash of the process loses nothing it published;
+what the sender settles marks the outbox delivered, and ``start()`` publishes first what a crashed
+process of the same source left in its outbox.
+
 Events go to the bus packed many to a message (driftloop.telemetry.wire); every count here
 (sent, spilled, replayed, dropped) is of events, not messages. The scoring service runs this
 publisher in a relay process by default (driftloop.telemetry.relay).
@@ -34,6 +39,7 @@ import orjson
 from driftloop.telemetry import metrics
 from driftloop.telemetry.bus import open_producer
 from driftloop.telemetry.bus.base import BusProducer, Message
+from driftloop.telemetry.outbox import Outbox, open_outbox
 from driftloop.telemetry.settings import BusSettings
 from driftloop.telemetry.spill import SpillFile
 from driftloop.telemetry.wire import pack
@@ -124,6 +130,11 @@ class EventPublisher:
         self._labels = {"source": source}
         self._spill_full_logged = False
         self._closing: set[asyncio.Task[None]] = set()
+        self._outbox: Outbox | None = None
+        self._accepted = 0
+        """Events published through the outbox, in order (what the sender settles, less refusals)."""
+        self._refused = 0
+        """Events ``publish`` could not encode: counted dropped, never in the outbox."""
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -137,9 +148,22 @@ class EventPublisher:
         self._stopping = False
         # Read at scrape time: publish() touches no metric on the request path.
         metrics.BUFFER_DEPTH.labels(**self._labels).set_function(lambda: self._buffered)
+        if self.settings.outbox:
+            settings = self.settings
+            self._outbox = open_outbox(
+                settings.spill_path, self.source, settings.outbox_segment_bytes, fsync=settings.outbox_fsync
+            )
         self._task = asyncio.create_task(self._run(), name=f"telemetry-publisher-{self.source}")
         if self._spill.pending:
             logger.info("replaying %d spilled bytes left by a previous run", self._spill.pending_bytes)
+        if self._outbox is not None:
+            orphans = self._outbox.recover()
+            for orphan in orphans:
+                for message in orphan.messages:
+                    self._accept(message)
+            self._outbox.discard(orphans)  # their events are in this outbox now
+            if recovered := sum(len(orphan.messages) for orphan in orphans):
+                logger.warning("publishing %d telemetry events a crashed process left in its outbox", recovered)
 
     async def stop(self) -> None:
         """Send everything buffered (or spill it if the bus is away), then close the producer."""
@@ -148,6 +172,10 @@ class EventPublisher:
         if self._task is not None:
             await self._task
             self._task = None
+        if self._outbox is not None:
+            self._settle_outbox()
+            self._outbox.close()
+            self._outbox = None
         if self._producer is not None and self._producer_started:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._producer.stop(), self.settings.send_timeout_s)
@@ -169,9 +197,21 @@ class EventPublisher:
             message = encode_event(event)
         except (TypeError, orjson.JSONEncodeError):  # a caller bug, not a bus problem: count it
             logger.exception("telemetry event %r cannot be encoded as JSON", event.get("id"))
+            self._refused += 1
             self._count_dropped(1)
             return
+        if self._outbox is None:
+            self.publish_message(message)
+        else:
+            self._accept(message)
+
+    def _accept(self, message: Message) -> None:
+        """Into the outbox, then into the buffer."""
+        assert self._outbox is not None
+        self._outbox.append(message.key, message.value)
         self.publish_message(message)
+        self._accepted += message.events
+        self._outbox.mark(self._accepted)
 
     def publish_message(self, message: Message) -> None:
         """Queue an encoded message (one event, or a batch of one key's events) for the bus."""
@@ -182,6 +222,7 @@ class EventPublisher:
                 self._buffer.clear()
                 self._buffered = 0
                 self._spill_messages(self._pack(overflow))
+                self._settle_outbox()
             else:
                 self._buffer.append(message)
                 self._buffered += message.events
@@ -223,6 +264,7 @@ class EventPublisher:
             batch = self._take_batch()
             if batch:
                 await self._deliver(self._pack(batch))
+                self._settle_outbox()
             elif self._spill is not None and self._spill.pending:
                 await self._replay()
             if self._stopping and not self._buffer:
@@ -339,6 +381,11 @@ class EventPublisher:
                     self.settings.spill_max_bytes,
                 )
                 self._spill_full_logged = True
+
+    def _settle_outbox(self) -> None:
+        """Mark delivered in the outbox what has left the buffer for good (sent, spilled or dropped)."""
+        if self._outbox is not None:
+            self._outbox.settled(self.settled - self._refused)
 
     def _count_dropped(self, count: int) -> None:
         self.stats.dropped += count

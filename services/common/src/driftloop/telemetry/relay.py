@@ -25,8 +25,13 @@ in process: the unsettled messages are published, in order, through an in-proces
 had sent but not yet reported go to the bus twice, with the same ids, which every consumer
 deduplicates. The child ignores interrupts from the terminal (it runs in its own session) and
 stops when its stdin closes, after sending or spilling what it holds: what a parent killed
-outright had handed over is still delivered (what it had not, up to ``linger_ms`` of events, is
-lost with it, as an in-process buffer would be).
+outright had handed over is still delivered.
+
+What it had not handed over yet (up to ``linger_ms`` of events) is in the outbox
+(driftloop.telemetry.outbox): ``publish`` copies every event there before it returns, and the
+child's reports of what it settled move the outbox's delivered mark, one flush at a time. The
+next start of a publisher for the same source (this process restarted, or another worker) finds
+what was not marked delivered and publishes it first.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ import orjson
 
 from driftloop.telemetry import metrics
 from driftloop.telemetry.bus.base import Message
+from driftloop.telemetry.outbox import Orphan, Outbox, open_outbox
 from driftloop.telemetry.publisher import EventPublisher, PublisherStats, event_count, event_key
 from driftloop.telemetry.settings import BusSettings
 from driftloop.telemetry.wire import frames, pack_events
@@ -84,6 +90,11 @@ class RelayPublisher:
         self._local: EventPublisher | None = None
         self._stopping = False
         self._stopped = False
+        self._outbox: Outbox | None = None
+        self._handed = 0
+        """Events handed to the sender (the child, or after a take-over the in-process publisher), in order."""
+        self._local_base = 0
+        """Events the child had settled when this side took over: the local publisher counts from there."""
 
     @property
     def stats(self) -> PublisherStats:
@@ -110,9 +121,17 @@ class RelayPublisher:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the relay process; if it cannot be started, publish in process instead."""
+        """Open the outbox (queueing first what crashed processes left in theirs) and start the
+        relay process; if it cannot be started, publish in process instead."""
         self._stopping = False
         metrics.BUFFER_DEPTH.labels(**self._labels).set_function(lambda: self.depth)
+        orphans = self._open_outbox() if self.settings.outbox else []
+        try:
+            await self._start_process()
+        finally:
+            self._publish_recovered(orphans)  # before anything new: start() returns before serving
+
+    async def _start_process(self) -> None:
         env = {**os.environ, SETTINGS_ENV: self.settings.model_dump_json(), JSON_LOGS_ENV: str(int(self._json_logs))}
         try:
             self._process = await asyncio.create_subprocess_exec(
@@ -152,7 +171,12 @@ class RelayPublisher:
         await self._settle_fallback()
         if self._local is not None:
             await self._local.stop()
+            if self._outbox is not None:
+                self._outbox.settled(self._local_base + self._local.settled)
         self._stopped = True
+        if self._outbox is not None:
+            self._outbox.close()
+            self._outbox = None
         metrics.BUFFER_DEPTH.labels(**self._labels).set_function(lambda: 0)
 
     def _stop_timeout(self) -> float:
@@ -176,8 +200,18 @@ class RelayPublisher:
             self._dropped_here += 1
             metrics.EVENTS_DROPPED.labels(**self._labels).inc()
             return
+        self._accept(key, value)
+
+    def _accept(self, key: bytes | None, value: bytes) -> None:
+        """Into the outbox, then on to the child (queued for the next flush) or the local publisher."""
+        if self._outbox is not None:
+            self._outbox.append(key, value)
         if self._local is not None:
             self._local.publish_message(Message(key, value, 1))
+            self._handed += 1
+            if self._outbox is not None:
+                self._outbox.mark(self._handed)
+                self._outbox.settled(self._local_base + self._local.settled)
             return
         pending = self._pending.get(key)
         if pending is None:
@@ -209,7 +243,11 @@ class RelayPublisher:
             self._progress_at = time.monotonic()
         # Unsettled from here: if the write fails, the child is gone and its exit starts the take-over.
         self._unsettled.extend(messages)
-        self._unsettled_events += event_count(messages)
+        flushed = event_count(messages)
+        self._unsettled_events += flushed
+        self._handed += flushed
+        if self._outbox is not None:
+            self._outbox.mark(self._handed)
         process.stdin.write(frames(messages))  # buffered by the transport; never raises on a dead pipe
         waited = time.monotonic() - self._progress_at
         if self._unsettled_events > STUCK_FACTOR * self.settings.buffer_size and waited > self._stop_timeout():
@@ -233,6 +271,8 @@ class RelayPublisher:
         self._settled = status["settled"]
         if settled:
             self._progress_at = time.monotonic()
+            if self._outbox is not None:
+                self._outbox.settled(self._settled)
         while self._unsettled and self._unsettled[0].events <= settled:
             message = self._unsettled.popleft()
             settled -= message.events
@@ -275,9 +315,14 @@ class RelayPublisher:
         if self._reader is not None:
             with contextlib.suppress(Exception):
                 await self._reader  # the status lines the child wrote before it died
-        local = EventPublisher(self.settings, self.source)
+        local = EventPublisher(self.settings.model_copy(update={"outbox": False}), self.source)
         await local.start()
         pending = [Message(key, value, 1) for key, values in self._pending.items() for value in values]
+        # The local publisher settles in the order it is given: the child's unsettled, then pending.
+        self._local_base = self._settled
+        self._handed += len(pending)
+        if self._outbox is not None:
+            self._outbox.mark(self._handed)
         for message in [*self._unsettled, *pending]:
             local.publish_message(message)
         self._unsettled.clear()
@@ -285,6 +330,28 @@ class RelayPublisher:
         self._pending = {}
         self._pending_events = 0
         self._local = local
+
+    # -- the outbox ------------------------------------------------------------------------------
+
+    def _open_outbox(self) -> list[Orphan]:
+        """Open this process's outbox and claim those of crashed processes of this source."""
+        settings = self.settings
+        self._outbox = open_outbox(
+            settings.spill_path, self.source, settings.outbox_segment_bytes, fsync=settings.outbox_fsync
+        )
+        return self._outbox.recover() if self._outbox is not None else []
+
+    def _publish_recovered(self, orphans: list[Orphan]) -> None:
+        if self._outbox is None or not orphans:
+            return
+        recovered = 0
+        for orphan in orphans:
+            for message in orphan.messages:
+                self._accept(message.key, message.value)
+            recovered += len(orphan.messages)
+        self._outbox.discard(orphans)  # their events are in this outbox now
+        if recovered:
+            logger.warning("publishing %d telemetry events a crashed process left in its outbox", recovered)
 
     async def _settle_fallback(self) -> None:
         if self._falling_back is not None:

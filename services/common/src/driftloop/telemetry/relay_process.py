@@ -93,8 +93,9 @@ class Reporter:
 async def relay(settings: BusSettings, source: str, stdin: BinaryIO, stdout: BinaryIO) -> None:
     reporter = Reporter(stdout)
     publisher = EventPublisher(
-        # The parent batched already: send what arrives without lingering again.
-        settings.model_copy(update={"linger_ms": 0}),
+        # The parent batched already: send what arrives without lingering again. The parent's
+        # outbox holds every event until this process reports it settled: none here.
+        settings.model_copy(update={"linger_ms": 0, "outbox": False}),
         source,
         producer_factory=lambda s: TimedProducer(open_producer(s), reporter.observe_send),
     )

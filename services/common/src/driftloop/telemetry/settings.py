@@ -27,6 +27,16 @@ class BusSettings(BaseModel):
     relay: bool = True
     """Publish through a relay process (driftloop.telemetry.relay), so that the serving process
     only builds and encodes events; false: the bus client runs in the serving process."""
+    outbox: bool = True
+    """Copy every event into a local outbox file (driftloop.telemetry.outbox, in spill_path) before
+    publish() returns, so that a crash of the serving process loses no answered request's event;
+    false: events wait in memory for up to linger_ms, and a crash loses them."""
+    outbox_segment_bytes: int = Field(default=1 << 20, ge=64 * 1024)
+    """Size of one outbox segment file (made ahead, mapped into memory, reused once delivered); an
+    event larger than this gets a segment of its own."""
+    outbox_fsync: bool = False
+    """Sync each event's outbox pages to disk before publish() returns, so that a machine crash
+    loses nothing answered either; costs a disk flush per request (docs/benchmarks.md)."""
     send_timeout_s: float = Field(default=5.0, gt=0)
     """A batch not acknowledged by the bus within this time is spilled and the bus marked away."""
     retry_backoff_s: float = Field(default=0.5, gt=0)

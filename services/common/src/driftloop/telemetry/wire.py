@@ -124,12 +124,16 @@ def frames(messages: Sequence[Message]) -> bytes:
 
 def unframe(data: bytes | bytearray, start: int = 0) -> tuple[list[Message], int]:
     """The whole frames in ``data`` from ``start`` and the offset just past the last of them (a
-    torn frame at the end is left for the caller to complete or discard)."""
+    torn frame at the end is left for the caller to complete or discard). A header that counts
+    no events ends the frames: a message carries one at least, and an outbox segment
+    (driftloop.telemetry.outbox) is zeros after its last frame."""
     messages: list[Message] = []
     offset = start
     with memoryview(data) as view:  # released on return, so that a bytearray can be trimmed after
         while offset + FRAME_HEADER.size <= len(view):
             key_len, value_len, events = FRAME_HEADER.unpack_from(view, offset)
+            if not events:
+                break
             key_size = 0 if key_len == NO_KEY else key_len
             end = offset + FRAME_HEADER.size + key_size + value_len
             if end > len(view):
