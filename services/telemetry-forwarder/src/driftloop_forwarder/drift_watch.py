@@ -34,7 +34,7 @@ from driftloop.drift.evaluator import Firing, RuleEvaluator
 from driftloop.drift.notify import DeliveryAttempt, DeliveryOutcome, WebhookSender
 from driftloop.drift.reference import ReferenceCache, ReferenceProfile
 from driftloop.drift.rules import RulesFile
-from driftloop.drift.window import DriftMonitor
+from driftloop.drift.window import DriftMonitor, EventTimes
 from driftloop.registry import Registry
 from driftloop.store import drift as drift_store
 from driftloop.telemetry.parse import FeedbackData, ParsedBatch, PredictionData
@@ -126,11 +126,11 @@ class DriftWatch:
                 if isinstance(data, FeedbackData):
                     self.monitor.label(data.model, data.request_id, data.actual, data.record_index)
                 elif isinstance(data, PredictionData):
-                    for report in self._add(data, event.time.timestamp()):
+                    for report in self._add(data, data.record_times(event.time)):
                         firings += self._close(report)
         return firings
 
-    def _add(self, data: PredictionData, time: float) -> list[WindowReport]:
+    def _add(self, data: PredictionData, time: EventTimes) -> list[WindowReport]:
         key = (data.model, data.version)
         try:
             if key not in self._numbered:
