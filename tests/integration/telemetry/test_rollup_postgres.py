@@ -262,9 +262,12 @@ def test_upgrading_a_store_with_labels_and_drift_rolls_them_up(fresh_database: s
         upgrade(engine, "0004_traffic_rollup")  # rows written before 0005, then the upgrade
         early, events, late = _labelled_traffic()
         rows = batch_rows(ParsedBatch(events=early + events + late))
+        new_columns = ("served_at", "received_at")  # migration 0006's: a store before 0005 has neither
         with engine.begin() as connection:
-            connection.execute(insert(Prediction), rows["predictions"])
-            connection.execute(insert(Feedback), rows["feedback"])
+            for table, table_rows in ((Prediction, rows["predictions"]), (Feedback, rows["feedback"])):
+                connection.execute(
+                    insert(table), [{k: v for k, v in row.items() if k not in new_columns} for row in table_rows]
+                )
             connection.execute(insert(DriftMetric), window_rows(6)[:1400])
         upgrade(engine)
         with engine.connect() as connection:
