@@ -170,3 +170,16 @@ def test_event_times_must_be_one_per_record_and_finite(credit_model: CreditModel
         monitor.add("credit", 1, columns, predicted, time=[HOUR, HOUR, HOUR])
     with pytest.raises(InvalidInputError, match="finite"):
         monitor.add("credit", 1, columns, predicted, time=[HOUR] * 9 + [float("nan")])
+
+
+def test_a_record_of_a_slot_already_closed_counts_in_the_next_window(credit_model: CreditModel) -> None:
+    monitor = _monitor(credit_model, by="time", duration="5m")
+    batches = stream_batches(credit_model, 3, 100, seed=18)
+    columns, predicted, probabilities, _ = next(batches)
+    monitor.add("credit", 1, columns, predicted, probabilities=probabilities, time=HOUR + 10)
+    (closed,) = monitor.flush(now=HOUR + 300)
+    columns, predicted, probabilities, _ = next(batches)
+    assert monitor.add("credit", 1, columns, predicted, probabilities=probabilities, time=HOUR + 20) == []
+    (late,) = monitor.close_all()
+    assert (closed.index, closed.start) == (0, HOUR)
+    assert (late.index, late.start, late.end, late.rows) == (1, HOUR + 300, HOUR + 600, 100)

@@ -12,7 +12,7 @@ value for the batch, or one per record; docs/drift.md, "Event time"). Count wind
 event time of their records. Time windows are aligned on multiples of ``duration``; a batch whose
 records fall in several slots is split, records taken in their order: a record of a later slot
 closes the open window and opens its slot's, a record older than the open window counts in the open
-window. Records are taken one by one in order, so the same records give the same windows however
+window (or, when none is open, in the one after the last window closed). Records are taken one by one in order, so the same records give the same windows however
 they are cut into batches.
 
 A time window also closes when event time passes its end while no record comes
@@ -108,6 +108,9 @@ class DriftMonitor:
         self._open: dict[tuple[str, int], _Buffer] = {}
         self._latest: dict[tuple[str, int], tuple[float, float]] = {}
         """(latest event time seen, processing clock then) per (model, version)."""
+        self._closed_until: dict[tuple[str, int], float] = {}
+        """End of the last time window closed per (model, version): a later record of an earlier
+        slot counts in the next window, never in a second window of a slot already reported."""
         self._next_index: dict[tuple[str, int], int] = {}
         # Feedback by model and request id ({record index or None: label}), applied when a window
         # closes: labels that arrive before their window closes count; later ones do not.
@@ -168,7 +171,7 @@ class DriftMonitor:
     ) -> list[WindowReport]:
         closed: list[WindowReport] = []
         open_buffer = self._open.get(key)
-        floor = open_buffer.opened if open_buffer is not None else -math.inf
+        floor = open_buffer.opened if open_buffer is not None else self._closed_until.get(key, -math.inf)
         for first, stop, slot in self._slot_runs(times, batch.rows, floor):
             buffer = self._open.get(key)
             if buffer is not None and slot > buffer.opened:
@@ -260,6 +263,8 @@ class DriftMonitor:
     def _close(self, key: tuple[str, int], reference: ReferenceProfile) -> WindowReport:
         buffer = self._open.pop(key)
         end = self._time_end(buffer) if self.window.by == "time" else buffer.end
+        if self.window.by == "time":
+            self._closed_until[key] = end
         data = buffer.data()
         self._apply_labels(key[0], buffer, data, reference)
         return compute_window(
