@@ -107,7 +107,7 @@ def test_events_carry_one_string_or_the_per_record_numbers_and_read_back_the_sam
     assert read_event_value([NOON, "2026-11-27T12:00:01Z"], 2, "event_time") == [NOON, NOON + 1]
     with pytest.raises(BadEventTime, match=r"^event_time\[1\]: expected .*, got a boolean$"):
         read_event_value([NOON, True], 2, "event_time")
-    with pytest.raises(BadEventTime, match="^event_time: has 1 values for 2 records"):
+    with pytest.raises(BadEventTime, match=r"^event_time: has 1 values for 2 records"):
         read_event_value([NOON], 2, "event_time")
 
 

@@ -135,7 +135,8 @@ def test_late_labels_reach_records_split_across_windows(credit_model: CreditMode
         monitor.label("credit", "req-1", label, index)
     (first,) = monitor.add("credit", 1, columns, predicted, time=times, request_id="req-1")
     (second,) = monitor.close_all()
-    assert first.performance is not None and second.performance is not None
+    assert first.performance is not None
+    assert second.performance is not None
     # Each window's labels are its own records': the first all right, the second all wrong.
     assert (first.performance.labelled, first.performance.metrics["accuracy"]) == (200, 1.0)
     assert (second.performance.labelled, second.performance.metrics["accuracy"]) == (200, 0.0)
@@ -165,7 +166,7 @@ def test_flush_runs_event_time_on_with_the_processing_clock(credit_model: Credit
 
 def test_event_times_must_be_one_per_record_and_finite(credit_model: CreditModel) -> None:
     monitor = _monitor(credit_model, by="time", duration="5m")
-    columns, predicted, probabilities = _stream(credit_model, 10, seed=17)
+    columns, predicted, _ = _stream(credit_model, 10, seed=17)
     with pytest.raises(InvalidInputError, match="3 event times for 10 records"):
         monitor.add("credit", 1, columns, predicted, time=[HOUR, HOUR, HOUR])
     with pytest.raises(InvalidInputError, match="finite"):

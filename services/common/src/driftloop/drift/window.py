@@ -12,8 +12,8 @@ value for the batch, or one per record; docs/drift.md, "Event time"). Count wind
 event time of their records. Time windows are aligned on multiples of ``duration``; a batch whose
 records fall in several slots is split, records taken in their order: a record of a later slot
 closes the open window and opens its slot's, a record older than the open window counts in the open
-window (or, when none is open, in the one after the last window closed). Records are taken one by one in order, so the same records give the same windows however
-they are cut into batches.
+window (or, when none is open, in the one after the last window closed). Records are taken one by
+one in order, so the same records give the same windows however they are cut into batches.
 
 A time window also closes when event time passes its end while no record comes
 (``DriftMonitor.flush``, on the forwarder's timer): event time is taken to run on with the wall
