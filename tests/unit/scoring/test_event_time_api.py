@@ -40,8 +40,14 @@ async def test_the_events_carry_the_requests_event_time(settings: ScoringSetting
             assert response.status_code == 200, response.text
     events = await bus_events(settings)
     carried = [event["data"].get("event_time", "absent") for event in events]
-    # One value: one RFC 3339 string, in UTC; one per record: the numbers.
-    assert carried == ["absent", "2026-11-27T12:00:00Z", [NOON, NOON + 1, NOON + 2], "absent", [NOON + 5, NOON + 6]]
+    # Carried as sent (checked, not reformatted); absent when the request had none.
+    assert carried == [
+        "absent",
+        "2026-11-27T13:00:00+01:00",
+        [NOON, "2026-11-27T12:00:01Z", NOON + 2],
+        "absent",
+        [NOON + 5, NOON + 6],
+    ]
     parsed = [parse_event(orjson.dumps(event)) for event in events]
     envelope = parsed[0].time.timestamp()
     assert [p.data.record_times(p.time) for p in parsed[:2]] == [envelope, NOON]
@@ -135,7 +141,7 @@ async def test_feedback_carries_when_the_label_became_known(settings: ScoringSet
             }
         ]
     feedback = [event["data"] for event in await bus_events(settings) if event["type"] == "driftloop.feedback"]
-    assert [item.get("event_time") for item in feedback] == ["2026-11-27T12:30:00Z", "2026-11-27T12:00:00Z", None]
+    assert [item.get("event_time") for item in feedback] == ["2026-11-27T12:30:00Z", NOON, None]
 
 
 async def test_the_openapi_document_shows_event_time(client: httpx.AsyncClient) -> None:

@@ -18,6 +18,8 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from driftloop.errors import InvalidInputError
 
 MIN_SECONDS = -62_135_596_800.0
@@ -99,6 +101,8 @@ def parse_request_time(value: Any, records: int, field: str = "event_time") -> f
         raise InvalidEventTimeError(
             field, f"has {len(value)} values for {records} records: give one value, or one per record"
         )
+    if len(value) >= VECTOR_FROM and _all_numbers_in_range(value):
+        return value  # plain numbers: the values are their own Unix seconds
     times = []
     for index, item in enumerate(value):
         try:
@@ -108,10 +112,22 @@ def parse_request_time(value: Any, records: int, field: str = "event_time") -> f
     return times
 
 
-def event_value(times: float | list[float]) -> str | list[float]:
-    """How an event carries a request's event time: one RFC 3339 string for the whole request (as
-    the envelope's ``time``), or the per-record Unix seconds (numbers cost orjson least)."""
-    return rfc3339(times) if isinstance(times, float) else times
+VECTOR_FROM = 32
+"""Lists at least this long are checked by numpy first when they are all numbers (a fifth of the
+time of one by one on 1,000 values); shorter ones one by one, which is faster there."""
+_NUMBER_TYPES = {float, int}
+
+
+def _all_numbers_in_range(values: list[Any]) -> bool:
+    """Whether every value is a plain number (no bool: ``type``, not ``isinstance``) in range; False
+    sends the list through the one-by-one path, which names the first bad value."""
+    if not set(map(type, values)) <= _NUMBER_TYPES:
+        return False
+    try:
+        array = np.array(values, dtype=np.float64)
+    except OverflowError:
+        return False
+    return bool(((array >= MIN_SECONDS) & (array < MAX_SECONDS)).all())  # NaN compares false
 
 
 def read_event_value(value: Any, records: int | None, field: str) -> float | list[float]:
@@ -130,8 +146,3 @@ def read_event_value(value: Any, records: int | None, field: str) -> float | lis
 def to_datetime(seconds: float) -> datetime:
     """An aware UTC datetime (the store's ``time`` columns) from Unix seconds."""
     return datetime.fromtimestamp(seconds, UTC)
-
-
-def rfc3339(seconds: float) -> str:
-    """``2026-11-27T12:00:00.123456Z`` (the fraction only when there is one)."""
-    return to_datetime(seconds).isoformat().replace("+00:00", "Z")

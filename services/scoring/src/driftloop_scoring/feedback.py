@@ -38,8 +38,8 @@ class FeedbackItem:
     request_id: str
     record_index: int | None
     actual: Any
-    event_time: float | None = None
-    """When the label became known (Unix seconds); None: when the service took it."""
+    event_time: str | float | None = None
+    """When the label became known, as sent (checked by driftloop.eventtime); None: when the service took it."""
 
 
 def parse_feedback(payload: Any, contract: DataContract, *, max_items: int) -> list[FeedbackItem]:
@@ -114,7 +114,7 @@ def _item(item: Any, labels: dict[str, Any], classification: bool) -> FeedbackIt
     event_time = item.get("event_time")
     if event_time is not None:
         try:
-            event_time = seconds_of(event_time)
+            seconds_of(event_time)
         except BadEventTime as exc:
             raise BadValue("event_time", str(exc)) from None
     return FeedbackItem(request_id, record_index, actual, event_time)

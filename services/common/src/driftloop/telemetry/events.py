@@ -13,18 +13,19 @@ stores one row per record keyed by ``(event id, record index)``.
      "class_labels": [label, ...] | None,
      "latency_ms": float,                             # time spent answering the request
      "unseen": [{"record": i, "column": c, "reason": "category" | "range"}, ...],
-     "event_time": str | [float, ...]}                # optional: when the records happened
+     "event_time": time | [time, ...]}                # optional: when the records happened
 
 ``driftloop.feedback`` data::
 
     {"schema": 1, "model": str, "request_id": str, "record_index": int | None,
      "actual": label or value, "known_request": bool,
-     "event_time": str}                               # optional: when the label became known
+     "event_time": time}                              # optional: when the label became known
 
-``event_time`` (driftloop.eventtime) is one RFC 3339 string when the request gave one value for
-all its records, or a list of Unix seconds, one per record; absent, the event's ``time`` (when
-scoring answered, or took the feedback) is the event time. The field is optional, so the schema
-version stays 1: a consumer that does not know it reads every record at the envelope's time.
+``event_time`` is the request's own value, checked by driftloop.eventtime and carried as sent (no
+formatting on the scoring path): a time is an RFC 3339 / ISO 8601 string or Unix seconds, one for
+all the records or a list of one per record; absent, the event's ``time`` (when scoring answered,
+or took the feedback) is the event time. The field is optional, so the schema version stays 1: a
+consumer that does not know it reads every record at the envelope's time.
 
 ``driftloop.rejected`` data::
 
@@ -97,7 +98,7 @@ def prediction_event(
     class_labels: list[Any] | None,
     latency_ms: float,
     unseen: list[dict[str, Any]] | None = None,
-    event_time: str | list[float] | None = None,
+    event_time: Any = None,
 ) -> Event:
     # Built in one expression rather than through new_event: this runs once per scoring request.
     event: Event = {
@@ -133,7 +134,7 @@ def feedback_event(
     record_index: int | None,
     actual: Any,
     known_request: bool,
-    event_time: str | None = None,
+    event_time: str | float | None = None,
 ) -> Event:
     data: dict[str, Any] = {
         "model": model,
