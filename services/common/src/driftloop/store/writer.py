@@ -58,15 +58,17 @@ def batch_rows(batch: ParsedBatch) -> dict[str, list[dict[str, Any]]]:
                 if isinstance(index, int):
                     unseen_by_record.setdefault(index, []).append(flag)
             times = data.event_time
-            per_record = [to_datetime(t) for t in times] if type(times) is list else None
-            same_time = event.time if times is None else to_datetime(times) if per_record is None else None  # type: ignore[arg-type]
+            if isinstance(times, list):
+                stamps = [to_datetime(t) for t in times]
+            else:  # one time for the request: its own, or the envelope's
+                stamps = [event.time if times is None else to_datetime(times)] * len(data.records)
             for index, record in enumerate(data.records):
                 rows["predictions"].append(
                     {
                         **common,
                         "record_index": index,
                         "version": data.version,
-                        "time": per_record[index] if per_record is not None else same_time,
+                        "time": stamps[index],
                         "served_at": event.time,
                         "record": record,
                         "prediction": data.predictions[index],
