@@ -32,7 +32,7 @@ import servers
 
 RESULTS = servers.ROOT / "bench" / "results"
 # (numerator, denominator, target): the ratios the issue asks for; target None = for information.
-SERVER_KEYS = ("a", "b", "c", "d", "e", "e-v2", "e-off", "e-alt")
+SERVER_KEYS = ("a", "b", "c", "d", "e", "e-v2", "e-off", "e-alt", "e-time")
 RATIOS = [
     ("e", "a", 25.0),
     ("e", "b", 25.0),
@@ -42,6 +42,8 @@ RATIOS = [
     ("e-v2", "b", None),
     ("e-off", "e", None),
     ("e-off", "e-alt", None),
+    ("e-time", "e", None),
+    ("e", "e-alt", None),
 ]
 
 
@@ -204,7 +206,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=float, default=15.0, help="warm-up run per server (default 15)")
     parser.add_argument("--rounds", type=int, default=3, help="measured runs per server, interleaved (default 3)")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--only", default="a,b,c,d,e", help="servers to run, e.g. c,d,e (e-v2: the service's V2 route)")
+    parser.add_argument(
+        "--only",
+        default="a,b,c,d,e",
+        help="servers to run, e.g. c,d,e (e-v2: the service's V2 route; e-time: e with event_time)",
+    )
     parser.add_argument("--batch", type=int, default=0, help="also send N-record bodies (a, c, e), e.g. 10")
     parser.add_argument("--rows", type=int, default=model.N_ROWS, help="training rows")
     parser.add_argument("--mlserver-workers", type=int, default=1, help="MLServer parallel_workers (0 or 1)")
@@ -260,6 +266,7 @@ def _servers(art: model.Artifacts, args: argparse.Namespace) -> list[servers.Ser
         "e-v2": lambda: servers.driftloop_v2_server(art),
         "e-off": lambda: servers.driftloop_server(art, telemetry_off_env=off_env, extra_env=service_env),
         "e-alt": lambda: servers.driftloop_server(art, extra_env=service_env, alternative_env=alternative_env),
+        "e-time": lambda: servers.driftloop_event_time_server(art, extra_env=service_env),
     }
     return [factories[key]() for key in wanted]
 

@@ -7,6 +7,7 @@ server's health URL, never assumed after a sleep.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -374,24 +375,47 @@ def driftloop_server(
     ``alternative_env`` makes server e-alt, telemetry on with other settings (e.g. no relay process).
     """
     key = "e-off" if telemetry_off_env is not None else "e-alt" if alternative_env else "e"
+    return dataclasses.replace(
+        _driftloop(art, key, {**(extra_env or {}), **(telemetry_off_env or {}), **(alternative_env or {})}),
+        name={
+            "e": "driftloop scoring (validation + telemetry)",
+            "e-off": "driftloop scoring (telemetry off)",
+            "e-alt": "driftloop scoring (validation + telemetry, "
+            + ", ".join(f"{k}={v}" for k, v in (alternative_env or {}).items())
+            + ")",
+        }[key],
+    )
+
+
+EVENT_TIME = "2026-11-27T12:00:00Z"
+
+
+def driftloop_event_time_server(art: Artifacts, *, extra_env: dict[str, str] | None = None) -> Server:
+    """Server e with each request saying when its records happened (docs/telemetry.md, "Event time"):
+    one RFC 3339 time for a 1-record body, one Unix time per record for a batch."""
+
+    def body(records: list[dict[str, Any]]) -> dict[str, Any]:
+        start = 1_795_780_800.0
+        event_time: Any = EVENT_TIME if len(records) == 1 else [start + i for i in range(len(records))]
+        return {"records": records, "event_time": event_time}
+
+    return dataclasses.replace(
+        _driftloop(art, "e-time", extra_env or {}),
+        name="driftloop scoring (validation + telemetry), requests with event_time",
+        body=body,
+    )
+
+
+def _driftloop(art: Artifacts, key: str, env_overrides: dict[str, str]) -> Server:
     env = {
         "DRIFTLOOP_REGISTRY__PATH": str(art.registry),
         "DRIFTLOOP_BUS__URL": f"sqlite:///{art.directory}/bus-{key}.db",
         "DRIFTLOOP_BUS__SPILL_PATH": str(art.directory / f"spill-{key}"),
-        **(extra_env or {}),
-        **(telemetry_off_env or {}),
-        **(alternative_env or {}),
+        **env_overrides,
     }
-    name = {
-        "e": "driftloop scoring (validation + telemetry)",
-        "e-off": "driftloop scoring (telemetry off)",
-        "e-alt": "driftloop scoring (validation + telemetry, "
-        + ", ".join(f"{k}={v}" for k, v in (alternative_env or {}).items())
-        + ")",
-    }[key]
     return Server(
         key=key,
-        name=name,
+        name=key,
         command=_uvicorn("driftloop_scoring.app:create_app", "--factory"),
         env=env,
         health_path="/v2/health/ready",

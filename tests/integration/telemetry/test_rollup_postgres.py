@@ -63,6 +63,11 @@ def _traffic() -> list[ParsedEvent]:
     return events
 
 
+def before_0006(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows as a store before migration 0006 held them: no served_at / received_at."""
+    return [{k: v for k, v in row.items() if k not in ("served_at", "received_at")} for row in rows]
+
+
 @pytest.fixture
 def engine(fresh_database: str) -> Iterator[Engine]:
     engine = make_engine(StoreSettings(url=fresh_database))
@@ -120,7 +125,7 @@ def test_upgrading_a_store_with_traffic_rolls_its_rows_up(fresh_database: str) -
         upgrade(engine, "0003_drift")  # rows written before the rollup existed, then the upgrade
         rows = batch_rows(ParsedBatch(events=_traffic()))
         with engine.begin() as connection:
-            connection.execute(insert(Prediction), rows["predictions"])
+            connection.execute(insert(Prediction), before_0006(rows["predictions"]))
             connection.execute(insert(Rejected), rows["rejected"])
         upgrade(engine)
         with engine.connect() as connection:
@@ -263,8 +268,8 @@ def test_upgrading_a_store_with_labels_and_drift_rolls_them_up(fresh_database: s
         early, events, late = _labelled_traffic()
         rows = batch_rows(ParsedBatch(events=early + events + late))
         with engine.begin() as connection:
-            connection.execute(insert(Prediction), rows["predictions"])
-            connection.execute(insert(Feedback), rows["feedback"])
+            connection.execute(insert(Prediction), before_0006(rows["predictions"]))
+            connection.execute(insert(Feedback), before_0006(rows["feedback"]))
             connection.execute(insert(DriftMetric), window_rows(6)[:1400])
         upgrade(engine)
         with engine.connect() as connection:

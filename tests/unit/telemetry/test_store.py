@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -112,7 +113,7 @@ def test_upgrading_a_store_with_traffic_rolls_its_rows_up(tmp_path: Path) -> Non
     upgrade(engine, "0003_drift")  # before the rollup: rows written the old way, then the upgrade
     rows = batch_rows(batch_of(make_prediction(1, records=3), make_prediction(2), make_rejected(1)))
     with engine.begin() as connection:
-        connection.execute(insert(Prediction), rows["predictions"])
+        connection.execute(insert(Prediction), before_0006(rows["predictions"]))
         connection.execute(insert(Rejected), rows["rejected"])
     upgrade(engine)
     with engine.connect() as connection:
@@ -120,6 +121,11 @@ def test_upgrading_a_store_with_traffic_rolls_its_rows_up(tmp_path: Path) -> Non
             text("SELECT sum(requests), sum(records), sum(rejected) FROM traffic_minutes")
         ).one()
     assert tuple(totals) == (2, 4, 1)
+
+
+def before_0006(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows as a store before migration 0006 held them: no served_at / received_at."""
+    return [{k: v for k, v in row.items() if k not in ("served_at", "received_at")} for row in rows]
 
 
 def _labelled_totals(engine: Engine) -> tuple[int, int]:
@@ -153,8 +159,8 @@ def test_upgrading_a_store_with_feedback_counts_its_labels(tmp_path: Path) -> No
     upgrade(engine, "0004_traffic_rollup")  # before the labelled counts: rows written then, then the upgrade
     rows = batch_rows(batch_of(make_prediction(1, records=3), make_prediction(2), make_feedback(1), make_feedback(2)))
     with engine.begin() as connection:
-        connection.execute(insert(Prediction), rows["predictions"])
-        connection.execute(insert(Feedback), rows["feedback"])
+        connection.execute(insert(Prediction), before_0006(rows["predictions"]))
+        connection.execute(insert(Feedback), before_0006(rows["feedback"]))
     upgrade(engine)
     assert _labelled_totals(engine) == (4, 3)
 

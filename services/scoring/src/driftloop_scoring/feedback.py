@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from driftloop.contract import DataContract
+from driftloop.eventtime import BadEventTime, seconds_of
 from driftloop.telemetry.bounds import MAX_NAME, MAX_RECORD_INDEX, text_problem
 
 from .errors import PayloadTooLargeError, RecordValidationError
@@ -37,10 +38,13 @@ class FeedbackItem:
     request_id: str
     record_index: int | None
     actual: Any
+    event_time: str | float | None = None
+    """When the label became known, as sent (checked by driftloop.eventtime); None: when the service took it."""
 
 
 def parse_feedback(payload: Any, contract: DataContract, *, max_items: int) -> list[FeedbackItem]:
-    """One item, or a list of them: ``{"request_id", "actual", "record_index"?}`` or ``{"id", "actual"}``.
+    """One item, or a list of them: ``{"request_id", "actual", "record_index"?, "event_time"?}`` or
+    ``{"id", "actual", "event_time"?}``.
 
     ``id`` is a per-record id as predict returns it (``<request_id>:<record index>``).
 
@@ -107,4 +111,10 @@ def _item(item: Any, labels: dict[str, Any], classification: bool) -> FeedbackIt
             actual = coerce_numeric(actual)
         except BadValue as exc:
             raise BadValue("actual", str(exc)) from None
-    return FeedbackItem(request_id, record_index, actual)
+    event_time = item.get("event_time")
+    if event_time is not None:
+        try:
+            seconds_of(event_time)
+        except BadEventTime as exc:
+            raise BadValue("event_time", str(exc)) from None
+    return FeedbackItem(request_id, record_index, actual, event_time)

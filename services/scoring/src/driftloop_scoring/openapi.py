@@ -35,6 +35,27 @@ _ERROR = {
     },
 }
 _V2_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}}
+_EXAMPLE_TIME = "2026-11-27T12:00:00Z"
+_TIME_VALUE = {
+    "anyOf": [
+        {"type": "string", "format": "date-time", "example": _EXAMPLE_TIME},
+        {"type": "number", "description": "Unix seconds", "example": 1795780800},
+    ]
+}
+_TIME_DESCRIPTION = (
+    "When the records happened (driftloop.eventtime): an RFC 3339 / ISO 8601 time (an offset or Z; "
+    "without one, UTC) or Unix seconds, years 1 to 9999. Windows, cooldowns, rollups and reports count "
+    "in this time. Absent: the time the service answered."
+)
+
+
+def _event_time_schema(per_record: bool) -> dict[str, Any]:
+    if not per_record:
+        return {**_TIME_VALUE, "description": "When the label became known; absent: when the service took it."}
+    return {
+        "description": _TIME_DESCRIPTION + " One value for every record, or a list of one value per record.",
+        "anyOf": [*_TIME_VALUE["anyOf"], {"type": "array", "items": _TIME_VALUE}],
+    }
 
 
 def _record_schema(runtime: ModelRuntime) -> dict[str, Any]:
@@ -129,13 +150,29 @@ def scoring_document(app: FastAPI, service: ScoringService, *, with_models: bool
                 "minItems": 1,
                 "maxItems": service.settings.limits.max_records,
                 "items": {"anyOf": record_schemas},
-            }
+            },
+            "event_time": _event_time_schema(per_record=True),
         },
     }
-    predict_examples = {
-        r.name: {"summary": f"one {r.name} record", "value": {"records": [r.example_record()]}} for r in runtimes
+    predict_examples: dict[str, Any] = {}
+    infer_examples: dict[str, Any] = {}
+    for r in runtimes:
+        predict_examples[r.name] = {"summary": f"one {r.name} record", "value": {"records": [r.example_record()]}}
+        predict_examples[f"{r.name}-event-time"] = {
+            "summary": f"two {r.name} records that happened earlier, each with its time",
+            "value": {"records": [r.example_record()] * 2, "event_time": [_EXAMPLE_TIME, 1795780860]},
+        }
+        infer_examples[r.name] = {"summary": f"one {r.name} row", "value": _v2_example(r)}
+        infer_examples[f"{r.name}-event-time"] = {
+            "summary": f"one {r.name} row with its event time",
+            "value": {**_v2_example(r), "parameters": {"event_time": _EXAMPLE_TIME}},
+        }
+    infer_schema = {
+        "type": "object",
+        "properties": {
+            "parameters": {"type": "object", "properties": {"event_time": _event_time_schema(per_record=True)}}
+        },
     }
-    infer_examples = {r.name: {"summary": f"one {r.name} row", "value": _v2_example(r)} for r in runtimes}
     feedback_schema = {
         "anyOf": [
             {
@@ -145,20 +182,26 @@ def scoring_document(app: FastAPI, service: ScoringService, *, with_models: bool
                     "request_id": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
                     "record_index": {"type": "integer", "minimum": 0, "maximum": MAX_RECORD_INDEX},
                     "actual": {},
+                    "event_time": _event_time_schema(per_record=False),
                 },
             },
             {"type": "array", "items": {"type": "object"}},
         ]
     }
-    feedback_examples = {r.name: _feedback_example(r) for r in runtimes}
+    feedback_examples: dict[str, Any] = {}
+    for r in runtimes:
+        label = _feedback_example(r)
+        feedback_examples[r.name] = label
+        feedback_examples[f"{r.name}-event-time"] = {
+            "summary": f"{label['summary']}, known at a given time",
+            "value": {**label["value"], "event_time": _EXAMPLE_TIME},
+        }
     paths = document.setdefault("paths", {})
     for versioned in (False, True):
         prefix = "/v1/models/{name}/versions/{version}" if versioned else "/v1/models/{name}"
         v2_prefix = "/v2/models/{name}/versions/{version}" if versioned else "/v2/models/{name}"
         predict = _operation("Score records (v1 JSON API)", predict_schema, predict_examples, _ERROR, "v1")
-        infer = _operation(
-            "Inference (Open Inference Protocol V2)", {"type": "object"}, infer_examples, _V2_ERROR, "v2"
-        )
+        infer = _operation("Inference (Open Inference Protocol V2)", infer_schema, infer_examples, _V2_ERROR, "v2")
         for path, operation in ((f"{prefix}/predict", predict), (f"{v2_prefix}/infer", infer)):
             operation["parameters"] = _name_parameters(versioned, example)
             paths[path] = {"post": operation}

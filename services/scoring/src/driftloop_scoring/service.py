@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from driftloop.errors import DriftloopError, UnauthorizedError
+from driftloop.eventtime import parse_request_time
 from driftloop.telemetry import events
 from driftloop.telemetry.publisher import Publisher
 
@@ -49,7 +50,7 @@ class ScoringService:
     async def predict(
         self, name: str, version: int | None, payload: Any, request_id: str, started: float
     ) -> dict[str, Any]:
-        """``{"records": [...]}`` -> ``{"model", "version", "request_id", "predictions": [...]}``."""
+        """``{"records": [...], "event_time"?}`` -> ``{"model", "version", "request_id", "predictions": [...]}``."""
         if type(payload) is not dict or "records" not in payload:
             raise MalformedRequestError(
                 "the body must be a JSON object with a 'records' list",
@@ -58,6 +59,8 @@ class ScoringService:
         runtime = await self.store.get(name, version)
         records = payload["records"]
         batch = self._validate(runtime, lambda: runtime.validator.validate(records))
+        event_time = payload.get("event_time")
+        parse_request_time(event_time, batch.size)  # checked; the event carries it as sent
         prediction = runtime.predict(batch.feeds)
         answers, probabilities = _answers(runtime, prediction)
         rows: list[dict[str, Any]]
@@ -69,7 +72,9 @@ class ScoringService:
             ]
         else:
             rows = [{"id": f"{request_id}:{i}", "prediction": answer} for i, answer in enumerate(answers)]
-        self._answered(runtime, "predict", request_id, records, batch, prediction, answers, probabilities, started)
+        self._answered(
+            runtime, "predict", request_id, records, batch, prediction, answers, probabilities, started, event_time
+        )
         return {"model": name, "version": runtime.version, "request_id": request_id, "predictions": rows}
 
     async def infer(
@@ -79,10 +84,14 @@ class ScoringService:
         runtime = await self.store.get(name, version)
         request = parse_infer_request(payload, runtime)
         batch = self._validate(runtime, lambda: runtime.validator.validate_columns(request.tensors, request.size))
+        parse_request_time(request.event_time, batch.size, "parameters.event_time")
         prediction = runtime.predict(batch.feeds)
         answers, probabilities = _answers(runtime, prediction)
         records = [dict(zip(request.tensors, row, strict=True)) for row in zip(*request.tensors.values(), strict=True)]
-        self._answered(runtime, "infer", request_id, records, batch, prediction, answers, probabilities, started)
+        event_time = request.event_time
+        self._answered(
+            runtime, "infer", request_id, records, batch, prediction, answers, probabilities, started, event_time
+        )
         response: dict[str, Any] = {
             "model_name": name,
             "model_version": str(runtime.version),
@@ -109,6 +118,7 @@ class ScoringService:
                     record_index=item.record_index,
                     actual=item.actual,
                     known_request=known,
+                    event_time=item.event_time,
                 )
             )
             acknowledged.append(
@@ -165,6 +175,7 @@ class ScoringService:
         answers: list[Any],
         probabilities: list[list[float]] | None,
         started: float,
+        event_time: Any,
     ) -> None:
         name = runtime.name
         metrics = self.metrics
@@ -201,6 +212,7 @@ class ScoringService:
                 class_labels=runtime.class_labels or None,
                 latency_ms=int(elapsed * 1_000_000) / 1000,  # µs precision; round() costs ~1 µs
                 unseen=batch.unseen,
+                event_time=event_time,
             )
         )
 

@@ -26,6 +26,8 @@ class InferRequest:
     tensors: dict[str, list[Any]]
     size: int
     outputs: list[str]
+    event_time: Any = None
+    """``parameters.event_time`` as sent (driftloop.eventtime reads it once the size is known)."""
 
 
 def _bad(message: str, **detail: Any) -> MalformedRequestError:
@@ -82,7 +84,12 @@ def parse_infer_request(payload: Any, runtime: ModelRuntime) -> InferRequest:
             raise _bad(f"input {name!r} has {shape[0]} rows, another input has {size}", input=name)
         size = shape[0]
         tensors[name] = values
-    return InferRequest(request_id, tensors, size or 0, _requested_outputs(payload.get("outputs"), runtime))
+    parameters = payload.get("parameters")
+    if parameters is not None and type(parameters) is not dict:
+        raise _bad("'parameters' must be an object", field="parameters")
+    event_time = parameters.get("event_time") if parameters else None
+    outputs = _requested_outputs(payload.get("outputs"), runtime)
+    return InferRequest(request_id, tensors, size or 0, outputs, event_time)
 
 
 def _requested_outputs(outputs: Any, runtime: ModelRuntime) -> list[str]:

@@ -182,7 +182,7 @@ class DriftWatch:
                                 data.records,
                                 data.predictions,
                                 probabilities=data.probabilities,
-                                times=event.time.timestamp(),
+                                times=data.record_times(event.time),
                             )
                         )
                 except Exception:

@@ -114,8 +114,7 @@ class DriftStage:
             records,
             predictions,
             probabilities=probabilities,
-            # TODO(event time): per-record times once window.py takes them.
-            time=float(per_record[0]) if len(per_record) else None,
+            time=times if np.ndim(times) else float(times),
             request_id=request_id,
         )
         for report in reports:

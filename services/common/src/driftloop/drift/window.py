@@ -6,10 +6,19 @@ labels of the records whose feedback has arrived (None elsewhere). Batches are c
 arrays on arrival and concatenated once when the window closes, so that the statistics run on
 whole arrays (``driftloop.drift.compute``).
 
-Count windows close after ``size`` records (a batch that straddles the boundary is split); time
-windows are aligned on multiples of ``duration`` and close when a later event arrives or when the
-caller's clock passes their end (``DriftMonitor.flush``). A late event (older than the open window)
-is counted in the open window: the window is about what the service saw, when it saw it.
+Windows count in event time: the time each record happened, as its client said (``time``: one
+value for the batch, or one per record; docs/drift.md, "Event time"). Count windows close after
+``size`` records (a batch that straddles the boundary is split) and span the earliest to the latest
+event time of their records. Time windows are aligned on multiples of ``duration``; a batch whose
+records fall in several slots is split, records taken in their order: a record of a later slot
+closes the open window and opens its slot's, a record older than the open window counts in the open
+window (or, when none is open, in the one after the last window closed). Records are taken one by
+one in order, so the same records give the same windows however they are cut into batches.
+
+A time window also closes when event time passes its end while no record comes
+(``DriftMonitor.flush``, on the forwarder's timer): event time is taken to run on with the wall
+clock from the latest record seen, so live traffic closes its windows on time, and a replay of
+history, whose event time runs far ahead of the wall clock, is closed by its own records.
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ from driftloop.errors import InvalidInputError
 
 Records = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any] | np.ndarray]
 ReferenceLookup = Callable[[str, int], ReferenceProfile]
+EventTimes = float | Sequence[float] | np.ndarray
+"""One event time (Unix seconds) for a whole batch, or one per record."""
 
 
 @dataclass
@@ -68,8 +79,8 @@ class _Buffer:
         )
 
 
-def _slice(batch: WindowData, stop: int, *, after: bool = False) -> WindowData:
-    part = slice(stop, None) if after else slice(0, stop)
+def _rows(batch: WindowData, start: int, stop: int) -> WindowData:
+    part = slice(start, stop)
     return WindowData(
         columns={name: values[part] for name, values in batch.columns.items()},
         predictions=batch.predictions[part],
@@ -81,11 +92,25 @@ def _slice(batch: WindowData, stop: int, *, after: bool = False) -> WindowData:
 class DriftMonitor:
     """The open windows of every (model, version) and the reports of the windows they close."""
 
-    def __init__(self, window: WindowConfig, detection: DetectionConfig, references: ReferenceLookup) -> None:
+    def __init__(
+        self,
+        window: WindowConfig,
+        detection: DetectionConfig,
+        references: ReferenceLookup,
+        *,
+        elapsed: Callable[[], float] = clock.monotonic,
+    ) -> None:
         self.window = window
         self.detection = detection
         self.references = references
+        self._elapsed = elapsed
+        """The processing clock that event time is taken to run on with between records (flush)."""
         self._open: dict[tuple[str, int], _Buffer] = {}
+        self._latest: dict[tuple[str, int], tuple[float, float]] = {}
+        """(latest event time seen, processing clock then) per (model, version)."""
+        self._closed_until: dict[tuple[str, int], float] = {}
+        """End of the last time window closed per (model, version): a later record of an earlier
+        slot counts in the next window, never in a second window of a slot already reported."""
         self._next_index: dict[tuple[str, int], int] = {}
         # Feedback by model and request id ({record index or None: label}), applied when a window
         # closes: labels that arrive before their window closes count; later ones do not.
@@ -121,46 +146,106 @@ class DriftMonitor:
         *,
         probabilities: Sequence[Sequence[float]] | np.ndarray | None = None,
         labels: Sequence[Any] | np.ndarray | None = None,
-        time: float | None = None,
+        time: EventTimes | None = None,
         request_id: str | None = None,
     ) -> list[WindowReport]:
-        """Add one batch (``time``: the event's Unix time, now if absent); return the windows it closed.
+        """Add one batch; return the windows it closed.
 
-        With ``request_id``, feedback given to :meth:`label` for that request before the window
-        closes fills in the labels of its records."""
+        ``time``: the records' event time (Unix seconds), one for the batch or one per record; now
+        if absent. With ``request_id``, feedback given to :meth:`label` for that request before the
+        window closes fills in the labels of its records."""
         reference = self.references(model, version)
         batch = to_window_data(reference, records, predictions, probabilities=probabilities, labels=labels)
-        now = clock.time() if time is None else float(time)
+        times = _event_times(time, batch.rows)
         key = (model, version)
-        closed: list[WindowReport] = []
+        latest = float(times) if type(times) is float else float(times.max(initial=-math.inf))  # type: ignore[union-attr]
+        seen = self._latest.get(key)
+        if seen is None or latest >= seen[0]:
+            self._latest[key] = (latest, self._elapsed())
         if self.window.by == "time":
+            return self._add_by_time(key, reference, batch, times, request_id)
+        return self._add_by_count(key, reference, batch, times, request_id)
+
+    def _add_by_time(
+        self,
+        key: tuple[str, int],
+        reference: ReferenceProfile,
+        batch: WindowData,
+        times: float | np.ndarray,
+        request_id: str | None,
+    ) -> list[WindowReport]:
+        closed: list[WindowReport] = []
+        open_buffer = self._open.get(key)
+        floor = open_buffer.opened if open_buffer is not None else self._closed_until.get(key, -math.inf)
+        for first, stop, slot in self._slot_runs(times, batch.rows, floor):
             buffer = self._open.get(key)
-            if buffer is not None and now >= self._time_end(buffer):
+            if buffer is not None and slot > buffer.opened:
                 closed.append(self._close(key, reference))
-            buffer = self._buffer(key, now)
+                buffer = None
+            if buffer is None:
+                buffer = self._buffer(key, slot)
             if request_id is not None:
-                buffer.requests.append((request_id, 0, buffer.rows, batch.rows))
-            buffer.add(batch, now, now)
-            return closed
+                buffer.requests.append((request_id, first, buffer.rows, stop - first))
+            part = batch if first == 0 and stop == batch.rows else _rows(batch, first, stop)
+            buffer.add(part, slot, slot)
+        return closed
+
+    def _slot_runs(self, times: float | np.ndarray, rows: int, floor: float) -> list[tuple[int, int, float]]:
+        """(first row, stop row, slot start) of the runs of consecutive records that go to one
+        window: each record to its slot, or to the open (latest) one if its slot is older."""
+        duration = self.window.duration
+        if type(times) is float:
+            return [(0, rows, max(math.floor(times / duration) * duration, floor))]
+        if rows == 0:
+            return []
+        slots = np.maximum.accumulate(np.maximum(np.floor(times / duration) * duration, floor))  # type: ignore[operator]
+        cuts = (np.flatnonzero(slots[1:] != slots[:-1]) + 1).tolist()
+        starts, stops = [0, *cuts], [*cuts, rows]
+        return [(first, stop, float(slots[first])) for first, stop in zip(starts, stops, strict=True)]
+
+    def _add_by_count(
+        self,
+        key: tuple[str, int],
+        reference: ReferenceProfile,
+        batch: WindowData,
+        times: float | np.ndarray,
+        request_id: str | None,
+    ) -> list[WindowReport]:
+        closed: list[WindowReport] = []
         consumed = 0
-        while batch.rows:
-            buffer = self._buffer(key, now)
-            room = self.window.size - buffer.rows
-            part = _slice(batch, room)
+        while consumed < batch.rows:
+            open_rows = self._open[key].rows if key in self._open else 0
+            stop = min(batch.rows, consumed + self.window.size - open_rows)
+            if type(times) is float:
+                first, last = times, times
+            else:
+                span = times[consumed:stop]  # type: ignore[index]
+                first, last = float(span.min()), float(span.max())
+            buffer = self._buffer(key, first)
             if request_id is not None:
-                buffer.requests.append((request_id, consumed, buffer.rows, part.rows))
-            buffer.add(part, now, now)
-            consumed += part.rows
-            batch = _slice(batch, room, after=True)
+                buffer.requests.append((request_id, consumed, buffer.rows, stop - consumed))
+            buffer.add(batch if consumed == 0 and stop == batch.rows else _rows(batch, consumed, stop), first, last)
+            consumed = stop
             if buffer.rows >= self.window.size:
                 closed.append(self._close(key, reference))
         return closed
 
     def flush(self, now: float | None = None) -> list[WindowReport]:
-        """Close the time windows whose end has passed (the forwarder calls this on a timer)."""
-        now = clock.time() if now is None else now
-        due = [key for key, buffer in self._open.items() if self.window.by == "time" and now >= self._time_end(buffer)]
+        """Close the time windows whose end event time has passed (the forwarder calls this on a timer).
+
+        ``now``: the event time it is now; absent, each model version's latest event time plus the
+        processing time since it arrived (so a replay far ahead of the wall clock is not cut short
+        between its requests, and live traffic closes its windows when they end)."""
+        if self.window.by != "time":
+            return []
+        due = [key for key, buffer in self._open.items() if self._event_now(key, now) >= self._time_end(buffer)]
         return [self._close(key, self.references(*key)) for key in due]
+
+    def _event_now(self, key: tuple[str, int], now: float | None) -> float:
+        if now is not None:
+            return now
+        latest, seen_at = self._latest.get(key, (clock.time(), self._elapsed()))
+        return latest + (self._elapsed() - seen_at)
 
     def close_all(self) -> list[WindowReport]:
         """Close every open window, full or not (shutdown, or a version that stopped serving)."""
@@ -169,12 +254,13 @@ class DriftMonitor:
     def _time_end(self, buffer: _Buffer) -> float:
         return buffer.opened + self.window.duration
 
-    def _buffer(self, key: tuple[str, int], now: float) -> _Buffer:
+    def _buffer(self, key: tuple[str, int], start: float) -> _Buffer:
+        """The open window of ``key``, or a new one opened at ``start`` (a slot start, or a count
+        window's first event time)."""
         buffer = self._open.get(key)
         if buffer is None:
             index = self._next_index.get(key, 0)
             self._next_index[key] = index + 1
-            start = math.floor(now / self.window.duration) * self.window.duration if self.window.by == "time" else now
             buffer = _Buffer(index=index, opened=start, start=start, end=start)
             self._open[key] = buffer
         return buffer
@@ -182,6 +268,8 @@ class DriftMonitor:
     def _close(self, key: tuple[str, int], reference: ReferenceProfile) -> WindowReport:
         buffer = self._open.pop(key)
         end = self._time_end(buffer) if self.window.by == "time" else buffer.end
+        if self.window.by == "time":
+            self._closed_until[key] = end
         data = buffer.data()
         self._apply_labels(key[0], buffer, data, reference)
         return compute_window(
@@ -212,6 +300,22 @@ class DriftMonitor:
             target = data.labels[row : row + rows]
             # Labels carried by the prediction event itself win over feedback.
             data.labels[row : row + rows] = np.where(np.isnan(target), filled, target)
+
+
+def _event_times(time: EventTimes | None, rows: int) -> float | np.ndarray:
+    """One float for the batch, or a float64 array of one per record."""
+    if time is None:
+        return clock.time()
+    if isinstance(time, int | float | np.floating | np.integer):
+        return float(time)
+    times = np.asarray(time, dtype=np.float64)
+    if times.ndim == 0:
+        return float(times)
+    if times.shape != (rows,):
+        raise InvalidInputError(f"{times.size} event times for {rows} records (give one, or one per record)")
+    if not np.isfinite(times).all():
+        raise InvalidInputError("event times must be finite Unix seconds")
+    return times
 
 
 def to_window_data(

@@ -35,6 +35,9 @@ class Prediction(Base):
     version: Mapped[int] = mapped_column(Integer)
     request_id: Mapped[str] = mapped_column(String(200), index=True)
     time: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    """The record's event time (driftloop.eventtime): what every rollup, chart and report counts in."""
+    served_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """When scoring answered (the event's envelope time); NULL for rows stored before migration 0006."""
     source: Mapped[str] = mapped_column(String(200))
     record: Mapped[dict[str, Any]] = mapped_column(JsonType)
     prediction: Mapped[Any] = mapped_column(JsonType)
@@ -56,6 +59,9 @@ class Feedback(Base):
     actual: Mapped[Any] = mapped_column(JsonType)
     known_request: Mapped[bool]
     time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    """When the label became known: the feedback's event time."""
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """When scoring took the feedback (the envelope time); NULL for rows stored before migration 0006."""
     source: Mapped[str] = mapped_column(String(200))
     stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

@@ -19,6 +19,7 @@ import orjson
 from sqlalchemy import JSON, Connection, Engine, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
+from driftloop.eventtime import to_datetime
 from driftloop.store.labels import lock_models, new_pairs
 from driftloop.store.models import DeadLetter, Feedback, Prediction, Rejected
 from driftloop.store.rollup import add_to_rollup, count_minutes, merge_minutes
@@ -41,7 +42,11 @@ class WriteResult:
 
 
 def batch_rows(batch: ParsedBatch) -> dict[str, list[dict[str, Any]]]:
-    """The rows of each table for a parsed batch (one prediction row per record)."""
+    """The rows of each table for a parsed batch (one prediction row per record).
+
+    A row's ``time`` is its event time (each record's own when the request gave one per record),
+    which every rollup, chart and report buckets by; ``served_at`` / ``received_at`` keep the
+    envelope's time, when scoring answered or took the feedback."""
     rows: dict[str, list[dict[str, Any]]] = {"predictions": [], "feedback": [], "rejected": [], "dead_letters": []}
     for event in batch.events:
         data = event.data
@@ -52,13 +57,19 @@ def batch_rows(batch: ParsedBatch) -> dict[str, list[dict[str, Any]]]:
                 index = flag.get("record")
                 if isinstance(index, int):
                     unseen_by_record.setdefault(index, []).append(flag)
+            times = data.event_time
+            if isinstance(times, list):
+                stamps = [to_datetime(t) for t in times]
+            else:  # one time for the request: its own, or the envelope's
+                stamps = [event.time if times is None else to_datetime(times)] * len(data.records)
             for index, record in enumerate(data.records):
                 rows["predictions"].append(
                     {
                         **common,
                         "record_index": index,
                         "version": data.version,
-                        "time": event.time,
+                        "time": stamps[index],
+                        "served_at": event.time,
                         "record": record,
                         "prediction": data.predictions[index],
                         "probabilities": data.probabilities[index] if data.probabilities is not None else None,
@@ -73,7 +84,8 @@ def batch_rows(batch: ParsedBatch) -> dict[str, list[dict[str, Any]]]:
                     "record_index": data.record_index,
                     "actual": data.actual,
                     "known_request": data.known_request,
-                    "time": event.time,
+                    "time": event.time if data.event_time is None else to_datetime(data.event_time),
+                    "received_at": event.time,
                 }
             )
         elif isinstance(data, RejectedData):

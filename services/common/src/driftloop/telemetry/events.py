@@ -12,12 +12,20 @@ stores one row per record keyed by ``(event id, record index)``.
      "probabilities": [[p, ...], ...] | None,         # classifiers: one row per record, class order
      "class_labels": [label, ...] | None,
      "latency_ms": float,                             # time spent answering the request
-     "unseen": [{"record": i, "column": c, "reason": "category" | "range"}, ...]}
+     "unseen": [{"record": i, "column": c, "reason": "category" | "range"}, ...],
+     "event_time": time | [time, ...]}                # optional: when the records happened
 
 ``driftloop.feedback`` data::
 
     {"schema": 1, "model": str, "request_id": str, "record_index": int | None,
-     "actual": label or value, "known_request": bool}
+     "actual": label or value, "known_request": bool,
+     "event_time": time}                              # optional: when the label became known
+
+``event_time`` is the request's own value, checked by driftloop.eventtime and carried as sent (no
+formatting on the scoring path): a time is an RFC 3339 / ISO 8601 string or Unix seconds, one for
+all the records or a list of one per record; absent, the event's ``time`` (when scoring answered,
+or took the feedback) is the event time. The field is optional, so the schema version stays 1: a
+consumer that does not know it reads every record at the envelope's time.
 
 ``driftloop.rejected`` data::
 
@@ -90,9 +98,10 @@ def prediction_event(
     class_labels: list[Any] | None,
     latency_ms: float,
     unseen: list[dict[str, Any]] | None = None,
+    event_time: Any = None,
 ) -> Event:
     # Built in one expression rather than through new_event: this runs once per scoring request.
-    return {
+    event: Event = {
         "specversion": SPEC_VERSION,
         "id": new_id(),
         "source": source,
@@ -112,22 +121,31 @@ def prediction_event(
             "unseen": unseen or [],
         },
     }
+    if event_time is not None:  # absent unless the client said when: the envelope's time is the event time
+        event["data"]["event_time"] = event_time
+    return event
 
 
 def feedback_event(
-    source: str, *, model: str, request_id: str, record_index: int | None, actual: Any, known_request: bool
+    source: str,
+    *,
+    model: str,
+    request_id: str,
+    record_index: int | None,
+    actual: Any,
+    known_request: bool,
+    event_time: str | float | None = None,
 ) -> Event:
-    return new_event(
-        FEEDBACK,
-        source,
-        {
-            "model": model,
-            "request_id": request_id,
-            "record_index": record_index,
-            "actual": actual,
-            "known_request": known_request,
-        },
-    )
+    data: dict[str, Any] = {
+        "model": model,
+        "request_id": request_id,
+        "record_index": record_index,
+        "actual": actual,
+        "known_request": known_request,
+    }
+    if event_time is not None:
+        data["event_time"] = event_time
+    return new_event(FEEDBACK, source, data)
 
 
 def rejected_event(

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator
 
+from driftloop.eventtime import BadEventTime, read_event_value
 from driftloop.telemetry.bus.base import Record
 from driftloop.telemetry.events import SCHEMA_VERSION
 from driftloop.telemetry.wire import is_batch
@@ -40,12 +42,53 @@ class PredictionData(_Data):
     class_labels: list[Any] | None = None
     latency_ms: float
     unseen: list[dict[str, Any]] = Field(default_factory=list)
+    event_time: float | list[float] | None = None
+    """When the records happened, Unix seconds: one for all, or one per record; None: the envelope's time."""
+
+    @field_validator("event_time", mode="plain")
+    @classmethod
+    def _event_time(cls, value: Any, info: ValidationInfo) -> float | list[float] | None:
+        records = info.data.get("records")
+        return _read_event_time(value, len(records) if records is not None else None)
+
+    @property
+    def event_times(self) -> list[float] | None:
+        """Each record's event time (Unix seconds), or None when the event gave none."""
+        if self.event_time is None or type(self.event_time) is list:
+            return self.event_time  # type: ignore[return-value]
+        return [self.event_time] * len(self.records)  # type: ignore[list-item]
+
+    def record_times(self, envelope_time: datetime) -> float | np.ndarray:
+        """What a drift window needs: one time for the whole request (the event's own, or the
+        envelope's when it has none), or the array of its records' times."""
+        if self.event_time is None:
+            return envelope_time.timestamp()
+        if type(self.event_time) is list:
+            return np.asarray(self.event_time, dtype=np.float64)
+        return self.event_time  # type: ignore[return-value]
 
 
 class FeedbackData(_Data):
     record_index: int | None = None
     actual: Any
     known_request: bool = True
+    event_time: float | None = None
+    """When the label became known, Unix seconds; None: the envelope's time."""
+
+    @field_validator("event_time", mode="plain")
+    @classmethod
+    def _event_time(cls, value: Any) -> float | None:
+        return _read_event_time(value, None)  # type: ignore[return-value]
+
+
+def _read_event_time(value: Any, records: int | None) -> float | list[float] | None:
+    """Bounds as scoring applies them (driftloop.eventtime): a bad value makes the event a dead letter."""
+    if value is None:
+        return None
+    try:
+        return read_event_value(value, records, "event_time")
+    except BadEventTime as exc:
+        raise ValueError(str(exc)) from None
 
 
 class RejectedData(_Data):
