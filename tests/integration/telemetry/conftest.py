@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scoring_server import RECORDS_PER_REQUEST, credit_model_registry
+from crash_scoring import RECORDS_PER_REQUEST, credit_model_registry
 
 
 @pytest.fixture(scope="module")

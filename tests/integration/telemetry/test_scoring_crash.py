@@ -21,9 +21,9 @@ from typing import Any
 
 import httpx
 import pytest
+from crash_scoring import RECORDS_PER_REQUEST, exited, relay_of, start_scoring, telemetry_gauge
 from integration_servers import KafkaServer, free_port, new_topic
 from pipeline_helpers import kafka_settings, wait_until
-from scoring_server import RECORDS_PER_REQUEST, exited, relay_of, start_scoring, telemetry_gauge
 from sqlalchemy import distinct, func, select
 from sqlalchemy.engine import Engine
 

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from crash_scoring import RECORDS_PER_REQUEST, start_scoring
 from integration_servers import KafkaServer, free_port, new_topic
 from pipeline_helpers import kafka_settings, wait_until
 from prometheus_client.parser import text_string_to_metric_families
-from scoring_server import RECORDS_PER_REQUEST, start_scoring
 
 from driftloop.store import StoreSettings, count_rows, make_engine, upgrade
 from driftloop.store.queries import labelled_predictions
