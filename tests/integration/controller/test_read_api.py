@@ -97,7 +97,7 @@ def write_drift_history(engine: Any, registry: Registry) -> Written:
             reports.append(report)
             firings += fired
             if any(f.action == "retrain" for f in fired):
-                evaluator.retrain_finished("credit")  # so that the next window may fire again
+                evaluator.retrain_finished("credit", promoted=True)  # so that the next window may fire again
     retrains = [f for f in firings if f.action == "retrain"]
     assert len(retrains) >= 2, "the covariate shift should fire the retrain rule on each shifted window"
     jobs = JobStore(engine)
@@ -171,6 +171,9 @@ async def test_windows_say_what_the_drift_code_computed(served: tuple[httpx.Asyn
         assert set(performance["metrics"]) == set(report.performance.metrics)
         for metric, value in report.performance.metrics.items():
             assert _close(performance["metrics"][metric], value), metric
+        assert report.estimated is not None  # a classifier's window: accuracy estimated without labels too
+        assert _close(performance["estimated"]["accuracy"], report.estimated.accuracy)
+        assert _close(performance["estimated"]["drop"], report.estimated.drop)
     # The shift moved income: drifted in the shifted windows, not before.
     assert [w["columns"]["income"]["drifted"] for w in windows] == [True, True, False, False]
 

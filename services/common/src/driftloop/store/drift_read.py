@@ -27,6 +27,7 @@ WINDOW_ROW = ""  # the column name of a window's own rows (drift_share)
 # Statistics of the performance rows that are not task metrics.
 PERFORMANCE_COUNTS = ("labelled", "label_coverage")
 DEGRADATION = "_degradation"
+ESTIMATED = "estimated_"  # accuracy estimated without labels (CBPE): estimated_accuracy, estimated_drop
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -172,8 +173,13 @@ def _performance(statistics: dict[str, Statistic]) -> dict[str, Any]:
     return {
         "labelled": int(labelled) if labelled is not None else 0,
         "label_coverage": values.get("label_coverage"),
-        "metrics": {s: v for s, v in values.items() if s not in PERFORMANCE_COUNTS and not s.endswith(DEGRADATION)},
+        "metrics": {
+            s: v
+            for s, v in values.items()
+            if s not in PERFORMANCE_COUNTS and not s.endswith(DEGRADATION) and not s.startswith(ESTIMATED)
+        },
         "degradation": {s.removesuffix(DEGRADATION): v for s, v in values.items() if s.endswith(DEGRADATION)},
+        "estimated": {s.removeprefix(ESTIMATED): v for s, v in values.items() if s.startswith(ESTIMATED)} or None,
     }
 
 
