@@ -52,13 +52,19 @@ def check_loop_closed(outcome: LoopOutcome, config: LoopConfig) -> None:
     engine = make_engine(StoreSettings(url=outcome.store_url, pool_size=1))
     try:
         with Session(engine) as session:
-            firings = list(session.execute(select(RuleFiring).where(RuleFiring.action == "retrain")).scalars())
-            jobs = list(session.execute(select(RetrainJob)).scalars())
+            query = select(RuleFiring).where(RuleFiring.action == "retrain").order_by(RuleFiring.recorded_at)
+            firings = list(session.execute(query).scalars())
+            jobs = list(session.execute(select(RetrainJob).order_by(RetrainJob.created_at)).scalars())
     finally:
         engine.dispose()
-    # The rule fired once, its signed webhook was accepted, and it made exactly one job.
-    assert [(f.rule, f.delivery_status, f.http_status) for f in firings] == [("performance-drop", "delivered", 202)]
-    assert [(j.idempotency_key, j.state) for j in jobs] == [(firings[0].id, "succeeded")]
+    # The packaged policy: the concept-drift detector on the labelled stream asked for the retrain, its
+    # signed webhook was accepted, and it made exactly one job. Later firings can only be follow-ups
+    # of the promoted change (the records since it doubled), each with a job of its own.
+    first, *follow_ups = firings
+    assert (first.rule, first.delivery_status, first.http_status) == ("concept-drift", "delivered", 202)
+    assert all(f.body["summary"]["alarm"] == "follow_up" for f in follow_ups), [f.body for f in follow_ups]
+    assert [j.idempotency_key for j in jobs] == [f.id for f in firings]
+    assert jobs[0].state == "succeeded"
     decision = jobs[0].decision
     assert decision is not None
     assert decision["outcome"] == "promoted"
