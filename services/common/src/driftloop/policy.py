@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from driftloop.drift.rules import RulesFile, load_rules_text, parse_rules
-from driftloop.train.config import FAMILY_NAMES
+from driftloop.train.families_names import FAMILY_NAMES
 from driftloop.trainingset import SINCE_CHANGE, QualityGate, Strategy
 
 

@@ -15,12 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from driftloop.contract import ColumnKind, Task
 from driftloop.errors import ConfigError
 from driftloop.features.definitions import DerivedFeature
+from driftloop.train.families_names import FAMILY_NAMES
 
 CLASSIFICATION_METRICS = ("roc_auc", "log_loss", "f1")
 REGRESSION_METRICS = ("r2", "rmse", "mae")
 # Cheap defaults first: on large data the forests' first trials take the longest.
 LARGE_TRAINING_SPLIT = 20_000
-FAMILY_NAMES = ("linear", "hist_gradient_boosting", "knn", "mlp", "random_forest", "extra_trees")
 
 
 class TrainConfig(BaseModel):
