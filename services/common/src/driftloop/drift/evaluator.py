@@ -161,32 +161,25 @@ class RuleEvaluator:
             state.fired_at, state.fired_labelled = alarm.at_time, labelled
             state.awaiting_retrain = rule.action == "retrain"
             identity = f"{rule.name}|{alarm.model}|{alarm.version}|{alarm.kind}|{alarm.at}"
+            summary = {
+                "alarm": alarm.kind,
+                "loss_before": alarm.before,
+                "loss_after": alarm.after,
+                "bound": alarm.bound,
+                "labelled_records_after": alarm.records_after,
+            }
             firings.append(
-                Firing(
-                    id=hashlib.sha256(identity.encode()).hexdigest()[:32],
-                    rule=rule.name,
-                    action=rule.action,
-                    statistic=rule.statistic,
-                    threshold=rule.threshold,
-                    consecutive=1,
-                    model=alarm.model,
-                    version=alarm.version,
-                    window={
-                        "index": window_index,
-                        "start": _iso(alarm.since_time),
-                        "end": _iso(alarm.at_time),
-                        "rows": alarm.records_after,
-                    },
+                _change_firing(
+                    rule,
+                    identity,
+                    alarm.model,
+                    alarm.version,
+                    window_index,
+                    since_time=alarm.since_time,
+                    at_time=alarm.at_time,
+                    labelled_since=alarm.records_after,
                     evidence=evidence,
-                    fired_at=alarm.at_time,
-                    summary={
-                        "alarm": alarm.kind,
-                        "loss_before": alarm.before,
-                        "loss_after": alarm.after,
-                        "bound": alarm.bound,
-                        "labelled_records_after": alarm.records_after,
-                    },
-                    change_point={"time": _iso(alarm.since_time), "labelled": alarm.records_after},
+                    summary=summary,
                 )
             )
             self.last_outcomes.append(RuleOutcome(rule.name, alarm.model, "fired", 1, evidence))
@@ -207,26 +200,20 @@ class RuleEvaluator:
             assert rule.threshold is not None
             state.fired_at, state.awaiting_retrain = at_time, True
             identity = f"{rule.name}|{model}|{version}|follow_up|{since_time!r}|{since_labelled}"
+            evidence = [Evidence("labelled_since_change", "follow_up", float(since_labelled), 0.0)]
+            summary = {"alarm": "follow_up", "labelled_records_after": since_labelled}
             firings.append(
-                Firing(
-                    id=hashlib.sha256(identity.encode()).hexdigest()[:32],
-                    rule=rule.name,
-                    action=rule.action,
-                    statistic=rule.statistic,
-                    threshold=rule.threshold,
-                    consecutive=1,
-                    model=model,
-                    version=version,
-                    window={
-                        "index": window_index,
-                        "start": _iso(since_time),
-                        "end": _iso(at_time),
-                        "rows": since_labelled,
-                    },
-                    evidence=[Evidence("labelled_since_change", "follow_up", float(since_labelled), 0.0)],
-                    fired_at=at_time,
-                    summary={"alarm": "follow_up", "labelled_records_after": since_labelled},
-                    change_point={"time": _iso(since_time), "labelled": since_labelled},
+                _change_firing(
+                    rule,
+                    identity,
+                    model,
+                    version,
+                    window_index,
+                    since_time=since_time,
+                    at_time=at_time,
+                    labelled_since=since_labelled,
+                    evidence=evidence,
+                    summary=summary,
                 )
             )
         return firings
@@ -370,6 +357,38 @@ class RuleEvaluator:
                 state.streaks[c.column] = state.streaks.get(c.column, 0) + 1 if c.column in breached else 0
             return ("breach" if breaching else "ok"), breaching
         return ("breach" if len(breaching) >= needed else "ok"), breaching
+
+
+def _change_firing(
+    rule: Rule,
+    identity: str,
+    model: str,
+    version: int,
+    window_index: int,
+    *,
+    since_time: float,
+    at_time: float,
+    labelled_since: int,
+    evidence: list[Evidence],
+    summary: dict[str, Any],
+) -> Firing:
+    """A firing on the labelled stream: its "window" is the span from the change to now."""
+    assert rule.threshold is not None
+    return Firing(
+        id=hashlib.sha256(identity.encode()).hexdigest()[:32],
+        rule=rule.name,
+        action=rule.action,
+        statistic=rule.statistic,
+        threshold=rule.threshold,
+        consecutive=1,
+        model=model,
+        version=version,
+        window={"index": window_index, "start": _iso(since_time), "end": _iso(at_time), "rows": labelled_since},
+        evidence=evidence,
+        fired_at=at_time,
+        summary=summary,
+        change_point={"time": _iso(since_time), "labelled": labelled_since},
+    )
 
 
 def _column_value(rule: Rule, column: ColumnReport) -> float:
