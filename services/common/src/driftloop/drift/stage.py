@@ -39,6 +39,8 @@ from driftloop.drift.rules import RulesFile
 from driftloop.drift.window import DriftMonitor, Records
 
 ReferenceLookup = Callable[[str, int], ReferenceProfile]
+LABEL_TIMES_KEPT = 500_000
+"""Labelled records' times kept per model to count those since a change point (4 MB of floats)."""
 
 
 @dataclass
@@ -156,7 +158,10 @@ class DriftStage:
         if not self.policy.change.enabled:
             return
         for record in records:
-            bisect.insort(self._label_times.setdefault(record.model, []), record.time)
+            times = self._label_times.setdefault(record.model, [])
+            bisect.insort(times, record.time)
+            if len(times) > 2 * LABEL_TIMES_KEPT:
+                del times[: len(times) - LABEL_TIMES_KEPT]
             key = (record.model, record.version)
             detector = self._detectors.get(key)
             if detector is None:
