@@ -153,3 +153,16 @@ def test_a_stationary_stream_fires_no_retrain(credit_model: CreditModel, default
     )
     assert run.retrains() == []
     assert run.out.alarms == []
+
+
+def test_after_a_promotion_the_replaced_version_asks_for_nothing_more(
+    credit_model: CreditModel, default_rules: RulesFile
+) -> None:
+    run = replay(
+        new_run(credit_model, default_rules), credit_model, windows=5, seed=6, drift_at=3, shift=concept, batch=100
+    )
+    assert len(run.retrains()) == 1
+    run.stage.retrain_finished("credit", promoted=True)
+    # Scoring has not swapped yet: version 1 keeps answering, its detector keeps seeing the change.
+    replay(run, credit_model, windows=3, seed=60, drift_at=0, shift=concept, batch=100)
+    assert len(run.retrains()) == 1

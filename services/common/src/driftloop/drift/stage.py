@@ -88,6 +88,9 @@ class DriftStage:
         """Per model, the change point of the retrain asked for last."""
         self._following: dict[str, _Change] = {}
         """Per model, the change a promoted retrain followed: the follow-up schedule."""
+        self._replaced: dict[str, int] = {}
+        """Per model, the version a promotion replaced, until the new one's first prediction: its
+        alarms (the change it failed on is still in view) must not ask for another retrain."""
         self._rows_since_close: dict[str, int] = {}
 
     def prediction(
@@ -106,6 +109,8 @@ class DriftStage:
         A version the registry does not have raises before anything is remembered of the event."""
         self.references(model, version)
         self._serving[model] = version
+        if self._replaced.get(model, version) != version:
+            del self._replaced[model]  # the promoted version serves
         per_record = np.broadcast_to(np.asarray(times, dtype=np.float64), (len(predictions),))
         out = StageOutput()
         self._labelled(self.labels.prediction(model, version, request_id, predictions, per_record), out)
@@ -142,6 +147,8 @@ class DriftStage:
         self.evaluator.retrain_finished(model, promoted=promoted)
         asked = self._asked.get(model)
         if promoted:
+            if model in self._serving:
+                self._replaced[model] = self._serving[model]
             self._following.pop(model, None)
             if asked is not None and asked.labelled < asked.target:
                 self._following[model] = asked
@@ -172,8 +179,8 @@ class DriftStage:
                 continue
             if alarm.first:
                 out.alarms.append(alarm)
-            if self._serving.get(record.model) != record.version:
-                continue  # a version no longer serving: nothing to retrain
+            if self._serving.get(record.model) != record.version or self._replaced.get(record.model) == record.version:
+                continue  # a version no longer serving, or about to stop: nothing to retrain
             since = self._change_since[key] = min(self._change_since.get(key, alarm.since_time), alarm.since_time)
             if since < alarm.since_time:
                 alarm = _from(alarm, since)
@@ -193,8 +200,8 @@ class DriftStage:
     def _follow_up(self, model: str, now: float) -> list[Firing]:
         change = self._following.get(model)
         version = self._serving.get(model)
-        if change is None or version is None:
-            return []
+        if change is None or version is None or model in self._replaced:
+            return []  # (a follow-up is about the promoted version: it waits until that one serves)
         seen = self.labelled_since(model, change.since)
         if seen < 2 * change.labelled:
             return []
