@@ -13,8 +13,9 @@ is promoted, the stage schedules **follow-ups**: each time the labelled records 
 point have doubled, the concept-drift rule fires again with the same change point, until a retrain
 has had as many records as the champion before the change was trained on. A model trained on the
 new concept then grows with it instead of staying what a few hundred labels could teach. A
-follow-up whose challenger is rejected ends the schedule: the model already knows what more of the
-same data would teach it.
+follow-up whose challenger is rejected does not end the schedule: the next one comes when the
+records have doubled again (an early follow-up is judged on few labels, and a rejection says
+little).
 
 Only the serving version's alarms reach the rules (the version of the newest prediction), and a
 version's repeated alarms keep the earliest change point found, so that a follow-up retrain after
@@ -70,6 +71,7 @@ class _Change:
     labelled: int
     target: int
     """Stop following up once a retrain has had this many records (the old champion's training rows)."""
+    follow_up: bool = False
 
 
 class DriftStage:
@@ -146,6 +148,8 @@ class DriftStage:
         promoted nothing), and a promoted retrain that followed a change is followed up."""
         self.evaluator.retrain_finished(model, promoted=promoted)
         asked = self._asked.get(model)
+        if not promoted and asked is not None and asked.follow_up and asked.labelled < asked.target:
+            self._following[model] = asked  # a rejected follow-up: the next one when the records double again
         if promoted:
             if model in self._serving:
                 self._replaced[model] = self._serving[model]
@@ -211,7 +215,7 @@ class DriftStage:
         )  # fmt: skip
         if firings:
             del self._following[model]  # the next schedule comes with this retrain's promotion
-            self._asked[model] = _Change(change.since, seen, change.target)
+            self._asked[model] = _Change(change.since, seen, change.target, follow_up=True)
         return firings
 
     def _window(self, report: WindowReport, out: StageOutput) -> None:
