@@ -5,10 +5,10 @@ Each publishing process owns a lock file ``<source>-<token>.lock`` (held with ``
 process lives; the kernel lets go of it however the process ends) and a few segments
 ``<source>-<token>-<slot>.outbox`` in the spill directory. A segment is a file of fixed size,
 filled with zeros ahead of use by a background thread and mapped into memory (``MAP_SHARED``);
-once delivered it is zeroed again and reused, so the pages written are few and stay in the CPU's
-caches and the page cache (no block allocation, no new file per segment).
-Appending an event copies its body and then its frame header into the mapping: no system call,
-about a microsecond. The copied bytes are pages of the kernel's page cache from that moment on,
+once delivered it is reused as it is (not zeroed: see below), so the pages written are few and
+stay in the page cache (no block allocation, no new file per segment).
+Appending an event copies its body, a terminator and then its frame header into the mapping: no
+system call, under a microsecond. The copied bytes are pages of the kernel's page cache from that moment on,
 so they outlive the process (SIGKILL, the OOM killer, a segfault) and reach the disk through the
 kernel's ordinary writeback. A machine crash can still lose what writeback had not written yet
 (by default up to ``vm.dirty_expire_centisecs``, 30 s); ``fsync=True`` syncs each event's pages
@@ -17,10 +17,15 @@ before :meth:`Outbox.append` returns, at the cost of a disk flush per event.
 Layout of a segment: a 24-byte header (``MAGIC``, the *delivered* offset and the segment's
 sequence number, written through the mapping) and then frames as in driftloop.telemetry.wire
 (``<key length><value length><events><key><value>``), one event each, up to the first frame
-header that counts zero events (the zeros after the last frame). The header of a frame is
-written after its body, and its event count is its last byte (big-endian ``1``), so a process
-killed in the middle of an append leaves a frame that reads as the end: that event's request had
-not been answered.
+header that counts zero events. Every append writes such a *terminator* (12 zero bytes) just
+past its frame, before the frame's own header, so the frames a reused segment held before lie
+beyond the end and are never read. The header of a frame is written after its body and its
+terminator, and its event count is its last byte (big-endian ``1``), so a process killed in the
+middle of an append leaves a frame that reads as the end: that event's request had not been
+answered.
+
+The relay process reads the events from the segments too (:meth:`Outbox.hand` names the ranges
+appended since the last call, :func:`read_range` reads one), so they cross no pipe a second time.
 
 The publisher tells the outbox what the bus (or the spill file) has taken with
 :meth:`Outbox.acknowledge`; segments wholly before that point are reused, and the rest is what a
@@ -52,6 +57,12 @@ from driftloop.telemetry.wire import FRAME_HEADER, NO_KEY, unframe
 logger = logging.getLogger(__name__)
 
 MAGIC = b"DLOUTBX1"
+TERMINATOR = bytes(FRAME_HEADER.size)
+"""Where the frames end: a header that counts no events."""
+RANGE = struct.Struct(">cQQ")
+"""A range of a segment handed to the relay: :data:`RANGE_MARK`, start and end offsets, then the path."""
+RANGE_MARK = b"\0"
+"""The first byte of a range message's value; no event starts with it (JSON: ``{`` or ``[``)."""
 SEGMENT_HEADER = struct.Struct(">8sQQ")
 DELIVERED = struct.Struct(">Q")
 DELIVERED_AT = len(MAGIC)
@@ -80,7 +91,8 @@ def safe_name(name: str) -> str:
 
 
 class Segment:
-    """One mapped segment file; ``end`` is the offset just past its last frame."""
+    """One mapped segment file; ``end`` is the offset just past its last frame, ``events`` the
+    number of frames."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -92,6 +104,7 @@ class Segment:
         finally:
             os.close(fd)  # the mapping keeps the file open
         self.end = SEGMENT_HEADER.size
+        self.events = 0
 
     def populate(self) -> None:
         """Take the page faults of the whole segment now (in the preparing thread: ctypes lets go
@@ -104,18 +117,13 @@ class Segment:
         finally:
             del buffer  # the mapping cannot be closed while a buffer of it is exported
 
-    def zero(self) -> None:
-        """Write zeros over the whole file (in the preparing thread: pwrite lets go of the GIL)."""
-        fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            _write_zeros(fd, self.size)
-        finally:
-            os.close(fd)
-        self.end = SEGMENT_HEADER.size
-        self.seq = -1
-
     def activate(self, seq: int) -> None:
+        """Put the segment to use as number ``seq``. A reused one still holds its delivered frames
+        (and its delivered offset past them): the terminator first makes it read as empty."""
         self.seq = seq
+        self.end = SEGMENT_HEADER.size
+        self.events = 0
+        self.map[SEGMENT_HEADER.size : SEGMENT_HEADER.size + len(TERMINATOR)] = TERMINATOR
         DELIVERED_AND_SEQ.pack_into(self.map, DELIVERED_AT, SEGMENT_HEADER.size, seq)
         self.map[: len(MAGIC)] = MAGIC  # last: a segment without it holds nothing
 
@@ -147,6 +155,8 @@ class Outbox:
         self._segments: deque[Segment] = deque()
         self._seq = 0
         self._delivered: Position = (0, SEGMENT_HEADER.size)
+        self._handed: tuple[int, int, int] = (0, SEGMENT_HEADER.size, 0)
+        """Segment number, offset and event count in it up to which :meth:`hand` has named ranges."""
         self._marks: deque[tuple[int, Position]] = deque()
         """(events handed to the sender so far, the position just past them), oldest first."""
         self._slots = itertools.count()
@@ -160,21 +170,22 @@ class Outbox:
 
     # -- the request path ------------------------------------------------------------------------
 
-    def append(self, key: bytes | None, value: bytes) -> None:
-        """Copy one encoded event into the outbox; when this returns, a crash of the process no
-        longer loses it. Never raises (it runs on the request path): when no new segment can be
-        made (a full disk), that is logged and the event goes on without its crash safety."""
+    def append(self, key: bytes | None, value: bytes) -> bool:
+        """Copy one encoded event into the outbox; when this returns True, a crash of the process
+        no longer loses it. Never raises (it runs on the request path): when no new segment can be
+        made (a full disk), that is logged and False returned; the caller sends the event on
+        without its crash safety."""
         segment = self._current
         start = segment.end
         key_size = len(key) if key else 0
         body = start + FRAME_HEADER.size
         end = body + key_size + len(value)
-        if end > segment.size:
+        if end + FRAME_HEADER.size > segment.size:  # room for the terminator too
             try:
                 segment = self._rotate(end - start)
             except OSError:
                 logger.exception("telemetry event not written to the outbox: a crash now would lose it")
-                return
+                return False
             start = segment.end
             body = start + FRAME_HEADER.size
             end = body + key_size + len(value)
@@ -182,20 +193,41 @@ class Outbox:
         if key:
             view[body : body + key_size] = key
         view[body + key_size : end] = value
+        view[end : end + FRAME_HEADER.size] = TERMINATOR  # what a reused segment held lies beyond
         # The header last, its event count last of all: until then the frame reads as the end.
         FRAME_HEADER.pack_into(view, start, NO_KEY if key is None else key_size, len(value), 1)
         segment.end = end
+        segment.events += 1
         if self.fsync:
             page = start - start % mmap.PAGESIZE
             try:
                 view.flush(page, end - page)
             except OSError:  # the disk failed: the event is still in the page cache, and goes on
                 logger.exception("telemetry outbox could not be synced to disk")
+        return True
 
     @property
     def position(self) -> Position:
         """Just past the last event appended."""
         return self._current.seq, self._current.end
+
+    # -- handing events to the relay -------------------------------------------------------------
+
+    def hand(self) -> list[Message]:
+        """The events appended since the last call, as range messages (one per segment they are
+        in; :func:`read_range` reads one), for a sender that reads them from the segment files."""
+        seq, offset, before = self._handed
+        ranges = []
+        for segment in self._segments:
+            if segment.seq < seq:
+                continue
+            start, skipped = (offset, before) if segment.seq == seq else (SEGMENT_HEADER.size, 0)
+            if segment.events > skipped:
+                value = RANGE.pack(RANGE_MARK, start, segment.end) + os.fsencode(segment.path)
+                ranges.append(Message(None, value, segment.events - skipped))
+        current = self._current
+        self._handed = (current.seq, current.end, current.events)
+        return ranges
 
     # -- acknowledgements --------------------------------------------------------------------------
 
@@ -254,7 +286,7 @@ class Outbox:
                 os.close(fd)  # its process is alive
                 continue
             segments = list(self.directory.glob(f"{self._prefix}-{match.group(1)}-*.outbox"))
-            used = sorted(found for path in segments if (found := read_segment(path)) is not None)
+            used = sorted((found for path in segments if (found := read_segment(path)) is not None), key=_first)
             messages = [message for _, messages in used for message in messages]
             orphans.append(Orphan(lock_path, fd, segments, messages))
         return orphans
@@ -313,7 +345,6 @@ class Outbox:
 
     @staticmethod
     def _reuse(segment: Segment) -> Segment:
-        segment.zero()
         segment.populate()  # pages written back since were made read-only again
         return segment
 
@@ -323,7 +354,8 @@ class Outbox:
         return segment
 
     def _retire(self, segment: Segment) -> None:
-        """A delivered segment: zeroed for reuse (in the thread), or deleted if enough are spare."""
+        """A delivered segment: faulted in again for reuse (in the thread), or deleted if enough
+        are spare. Not zeroed: its next use starts with a terminator (:meth:`Segment.activate`)."""
         if segment.size == self.segment_bytes and len(self._spares) < SPARES:
             self._spares.append(self._preparer.submit(self._reuse, segment))
         else:
@@ -333,7 +365,7 @@ class Outbox:
     def _rotate(self, frame_size: int) -> Segment:
         """Move on to the next segment: a spare (ready long since), or one made here to fit an
         event larger than a segment (rare)."""
-        needed = SEGMENT_HEADER.size + frame_size
+        needed = SEGMENT_HEADER.size + frame_size + FRAME_HEADER.size
         if needed > self.segment_bytes:
             segment = self._make(needed)
         elif self._spares:
@@ -355,9 +387,29 @@ class Outbox:
         self._current.map.flush()
 
 
+def read_range(message: Message) -> list[Message]:
+    """The events of a range message made by :meth:`Outbox.hand`, read from the segment file.
+    Raises OSError if the file does not hold them (gone, or not what the range says)."""
+    _, start, end = RANGE.unpack_from(message.value)
+    path = os.fsdecode(message.value[RANGE.size :])
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.pread(fd, end - start, start)
+    finally:
+        os.close(fd)
+    messages, offset = unframe(data)
+    if offset != end - start or len(messages) != message.events:
+        raise OSError(f"the outbox segment {path} does not hold the {message.events} events of {start}..{end}")
+    return messages
+
+
+def is_range(message: Message) -> bool:
+    return message.value[:1] == RANGE_MARK
+
+
 def read_segment(path: Path) -> tuple[int, list[Message]] | None:
     """A segment's sequence number and its events after its delivered offset (None if it holds
-    nothing: a spare, never put to use or zeroed for reuse)."""
+    nothing: a spare, never put to use)."""
     with path.open("rb") as reader:
         data = reader.read()
     if len(data) < SEGMENT_HEADER.size:
@@ -378,6 +430,10 @@ def read_segment(path: Path) -> tuple[int, list[Message]] | None:
             kept.append(message)
         offset += size
     return seq, kept
+
+
+def _first(found: tuple[int, list[Message]]) -> int:
+    return found[0]
 
 
 def _write_zeros(fd: int, size: int) -> None:
