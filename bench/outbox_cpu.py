@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "scoring"))
 
-import load  # noqa: E402
-import model  # noqa: E402
-import servers  # noqa: E402
+import load
+import model
+import servers
 
 TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
 PERF_EVENTS = "raw_syscalls:sys_enter,page-faults,context-switches"
@@ -114,7 +114,9 @@ def main() -> None:
         script = load.write_script(body)
         results: dict[str, list[dict[str, float]]] = defaultdict(list)
         with contextlib.ExitStack() as stack:
-            handles = {name: stack.enter_context(servers.running(server, Path(tmp))) for name, server in variants.items()}
+            handles = {
+                name: stack.enter_context(servers.running(server, Path(tmp))) for name, server in variants.items()
+            }
             for handle in handles.values():
                 load.run_wrk(handle.predict_url, script, seconds=args.warmup)
             for round_number in range(1, args.rounds + 1):

@@ -5,9 +5,11 @@
 Two scoring apps live in this one process, each with its lifespan open (relay process, embedded
 bus of its own): one with the outbox (the default), one with ``DRIFTLOOP_BUS__OUTBOX=false``.
 Their ASGI callables are driven in blocks of ``--block`` requests (16 concurrent callers, one
-record each, as bench/telemetry_cpu.py does), alternating A B B A ..., each block ending when
-its relay has sent every event of it; a block's figure is the process's CPU time (all threads:
-the event loop, the outbox's preparing thread, onnxruntime) per request. Neighbouring blocks see
+record each, as bench/telemetry_cpu.py does), alternating A B B A ..., each followed by a wait
+until its relay has sent every event of it; a block's figure is the process's CPU time (all
+threads: the event loop, the outbox's preparing thread, onnxruntime) per request while it is
+driven (the flushes to the relay and its reports happen then too; the wait is not counted), with
+the process's page faults, context switches and read/write system calls. Neighbouring blocks see
 the same machine, so the difference of each pair is far less noisy than two separate runs on
 a machine other work shares: the median of the paired differences is the figure. The relay
 processes' CPU is reported apart. Prints figures, asserts nothing.
@@ -28,11 +30,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from driftloop.telemetry.settings import BusSettings  # noqa: E402
-from driftloop_scoring.app import create_app  # noqa: E402
-from driftloop_scoring.settings import ScoringRegistrySettings, ScoringSettings  # noqa: E402
-from scoring_request_path import build  # noqa: E402
-from telemetry_cpu import _delivered, _drained, drive, relay_cpu_seconds  # noqa: E402
+from driftloop.telemetry.settings import BusSettings
+from driftloop_scoring.app import create_app
+from driftloop_scoring.settings import ScoringRegistrySettings, ScoringSettings
+from scoring_request_path import build
+from telemetry_cpu import _delivered, _drained, drive, relay_cpu_seconds
 
 
 def make_app(home: Path, name: str, outbox: bool) -> Any:
@@ -67,8 +69,8 @@ async def block(app: Any, body: bytes, n: int) -> dict[str, float]:
     target = _delivered(publisher) + n
     before, relay = counters(), relay_cpu_seconds(publisher)
     await drive(app, body, n)
+    after = counters()  # before the wait for the relay: polling its stats would be counted too
     await _drained(publisher, target)
-    after = counters()
     figures = {name: (after[name] - before[name]) / n for name in after}
     figures["cpu"] *= 1e6
     figures["loop cpu"] *= 1e6

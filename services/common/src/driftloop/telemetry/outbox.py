@@ -5,10 +5,10 @@ Each publishing process owns a lock file ``<source>-<token>.lock`` (held with ``
 process lives; the kernel lets go of it however the process ends) and a few segments
 ``<source>-<token>-<slot>.outbox`` in the spill directory. A segment is a file of fixed size,
 filled with zeros ahead of use by a background thread and mapped into memory (``MAP_SHARED``);
-once delivered it is reused as it is (not zeroed: see below), so the pages written are few and
-stay in the page cache (no block allocation, no new file per segment).
-Appending an event copies its body, a terminator and then its frame header into the mapping: no
-system call, under a microsecond. The copied bytes are pages of the kernel's page cache from that moment on,
+once delivered the same thread zeroes it through the mapping (a ``memset``, no system call) and it
+is reused, so the pages written are few and stay in the page cache (no block allocation, no new
+file per segment). Appending an event copies its body and then its frame header into the
+mapping: no system call, under a microsecond. The copied bytes are pages of the kernel's page cache from that moment on,
 so they outlive the process (SIGKILL, the OOM killer, a segfault) and reach the disk through the
 kernel's ordinary writeback. A machine crash can still lose what writeback had not written yet
 (by default up to ``vm.dirty_expire_centisecs``, 30 s); ``fsync=True`` syncs each event's pages
@@ -17,12 +17,10 @@ before :meth:`Outbox.append` returns, at the cost of a disk flush per event.
 Layout of a segment: a 24-byte header (``MAGIC``, the *delivered* offset and the segment's
 sequence number, written through the mapping) and then frames as in driftloop.telemetry.wire
 (``<key length><value length><events><key><value>``), one event each, up to the first frame
-header that counts zero events. Every append writes such a *terminator* (12 zero bytes) just
-past its frame, before the frame's own header, so the frames a reused segment held before lie
-beyond the end and are never read. The header of a frame is written after its body and its
-terminator, and its event count is its last byte (big-endian ``1``), so a process killed in the
-middle of an append leaves a frame that reads as the end: that event's request had not been
-answered.
+header that counts zero events (the zeros after the last frame). The header of a frame is
+written after its body, and its event count is its last byte (big-endian ``1``), so a process
+killed in the middle of an append leaves a frame that reads as the end: that event's request had
+not been answered.
 
 The relay process reads the events from the segments too (:meth:`Outbox.hand` names the ranges
 appended since the last call, :func:`read_range` reads one), so they cross no pipe a second time.
@@ -57,8 +55,6 @@ from driftloop.telemetry.wire import FRAME_HEADER, NO_KEY, unframe
 logger = logging.getLogger(__name__)
 
 MAGIC = b"DLOUTBX1"
-TERMINATOR = bytes(FRAME_HEADER.size)
-"""Where the frames end: a header that counts no events."""
 RANGE = struct.Struct(">cQQ")
 """A range of a segment handed to the relay: :data:`RANGE_MARK`, start and end offsets, then the path."""
 RANGE_MARK = b"\0"
@@ -106,24 +102,38 @@ class Segment:
         self.end = SEGMENT_HEADER.size
         self.events = 0
 
+    def address(self) -> tuple[int, ctypes.Array[ctypes.c_char]]:
+        """The mapping's address, and the exported buffer that pins it (delete it after use: the
+        mapping cannot be closed while a buffer of it is exported)."""
+        buffer = (ctypes.c_char * self.size).from_buffer(self.map)
+        return ctypes.addressof(buffer), buffer
+
     def populate(self) -> None:
         """Take the page faults of the whole segment now (in the preparing thread: ctypes lets go
         of the GIL), not one per 4 KiB page on the event loop, where each cost ~5-10 µs (ext4's
         page_mkwrite updates the file's times through the journal). Best effort: without it the
         faults just happen later."""
-        buffer = (ctypes.c_char * self.size).from_buffer(self.map)
+        address, buffer = self.address()
         try:
-            _libc.madvise(ctypes.c_void_p(ctypes.addressof(buffer)), ctypes.c_size_t(self.size), MADV_POPULATE_WRITE)
+            _libc.madvise(ctypes.c_void_p(address), ctypes.c_size_t(self.size), MADV_POPULATE_WRITE)
         finally:
-            del buffer  # the mapping cannot be closed while a buffer of it is exported
+            del buffer
+
+    def zero(self) -> None:
+        """Zeros over the whole mapping, for reuse (in the preparing thread: ctypes lets go of the
+        GIL). Writing every page also faults back in those that writeback made read-only. Why a
+        ``memset`` and zeroing at all: docs/decisions.md, "The relay reads the events from the
+        outbox"."""
+        address, buffer = self.address()
+        try:
+            ctypes.memset(address, 0, self.size)
+        finally:
+            del buffer
 
     def activate(self, seq: int) -> None:
-        """Put the segment to use as number ``seq``. A reused one still holds its delivered frames
-        (and its delivered offset past them): the terminator first makes it read as empty."""
         self.seq = seq
         self.end = SEGMENT_HEADER.size
         self.events = 0
-        self.map[SEGMENT_HEADER.size : SEGMENT_HEADER.size + len(TERMINATOR)] = TERMINATOR
         DELIVERED_AND_SEQ.pack_into(self.map, DELIVERED_AT, SEGMENT_HEADER.size, seq)
         self.map[: len(MAGIC)] = MAGIC  # last: a segment without it holds nothing
 
@@ -180,7 +190,7 @@ class Outbox:
         key_size = len(key) if key else 0
         body = start + FRAME_HEADER.size
         end = body + key_size + len(value)
-        if end + FRAME_HEADER.size > segment.size:  # room for the terminator too
+        if end > segment.size:
             try:
                 segment = self._rotate(end - start)
             except OSError:
@@ -193,7 +203,6 @@ class Outbox:
         if key:
             view[body : body + key_size] = key
         view[body + key_size : end] = value
-        view[end : end + FRAME_HEADER.size] = TERMINATOR  # what a reused segment held lies beyond
         # The header last, its event count last of all: until then the frame reads as the end.
         FRAME_HEADER.pack_into(view, start, NO_KEY if key is None else key_size, len(value), 1)
         segment.end = end
@@ -345,7 +354,7 @@ class Outbox:
 
     @staticmethod
     def _reuse(segment: Segment) -> Segment:
-        segment.populate()  # pages written back since were made read-only again
+        segment.zero()
         return segment
 
     def _open(self, segment: Segment) -> Segment:
@@ -354,8 +363,7 @@ class Outbox:
         return segment
 
     def _retire(self, segment: Segment) -> None:
-        """A delivered segment: faulted in again for reuse (in the thread), or deleted if enough
-        are spare. Not zeroed: its next use starts with a terminator (:meth:`Segment.activate`)."""
+        """A delivered segment: zeroed for reuse (in the thread), or deleted if enough are spare."""
         if segment.size == self.segment_bytes and len(self._spares) < SPARES:
             self._spares.append(self._preparer.submit(self._reuse, segment))
         else:
@@ -365,7 +373,7 @@ class Outbox:
     def _rotate(self, frame_size: int) -> Segment:
         """Move on to the next segment: a spare (ready long since), or one made here to fit an
         event larger than a segment (rare)."""
-        needed = SEGMENT_HEADER.size + frame_size + FRAME_HEADER.size
+        needed = SEGMENT_HEADER.size + frame_size
         if needed > self.segment_bytes:
             segment = self._make(needed)
         elif self._spares:
@@ -409,7 +417,7 @@ def is_range(message: Message) -> bool:
 
 def read_segment(path: Path) -> tuple[int, list[Message]] | None:
     """A segment's sequence number and its events after its delivered offset (None if it holds
-    nothing: a spare, never put to use)."""
+    nothing: a spare, never put to use or zeroed for reuse)."""
     with path.open("rb") as reader:
         data = reader.read()
     if len(data) < SEGMENT_HEADER.size:
