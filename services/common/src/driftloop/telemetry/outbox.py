@@ -92,6 +92,7 @@ class Segment:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.encoded_path = os.fsencode(path)  # what a range names, made once
         self.seq = -1
         fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         try:
@@ -232,7 +233,7 @@ class Outbox:
                 continue
             start, skipped = (offset, before) if segment.seq == seq else (SEGMENT_HEADER.size, 0)
             if segment.events > skipped:
-                value = RANGE.pack(RANGE_MARK, start, segment.end) + os.fsencode(segment.path)
+                value = RANGE.pack(RANGE_MARK, start, segment.end) + segment.encoded_path
                 ranges.append(Message(None, value, segment.events - skipped))
         current = self._current
         self._handed = (current.seq, current.end, current.events)
