@@ -88,7 +88,9 @@ def test_serve_refuses_workers_for_a_one_process_service(runner: CliRunner) -> N
 
 
 def test_report_without_a_store_creates_nothing(
-    runner: CliRunner, workdir: Path, trained: tuple[Path, dict]  # type: ignore[type-arg]
+    runner: CliRunner,
+    workdir: Path,
+    trained: tuple[Path, dict],  # type: ignore[type-arg]
 ) -> None:
     registry, _ = trained
     line = _fails(runner, ["report", "--model", "credit", "--registry", str(registry)], 1)
@@ -101,7 +103,9 @@ def test_report_without_a_store_creates_nothing(
 
 
 def test_report_on_a_store_without_driftloop_tables(
-    runner: CliRunner, workdir: Path, trained: tuple[Path, dict]  # type: ignore[type-arg]
+    runner: CliRunner,
+    workdir: Path,
+    trained: tuple[Path, dict],  # type: ignore[type-arg]
 ) -> None:
     registry, _ = trained
     sqlite3.connect(workdir / "other.db").close()

@@ -67,7 +67,7 @@ def test_a_setting_of_another_service_is_known_to_every_service() -> None:
 
 def test_the_catalogue_matches_the_services_settings() -> None:
     current = settings_catalogue.from_models()
-    assert settings_catalogue.KNOWN == current, (
+    assert current == settings_catalogue.KNOWN, (
         "a service's settings changed: run `python -m driftloop.settings_catalogue` to regenerate "
         "services/common/src/driftloop/settings_catalogue.py"
     )
@@ -89,8 +89,8 @@ def test_every_command_that_reads_settings_warns(runner: CliRunner, tmp_path: Pa
     result = runner.invoke(app, ["registry", "list", "--json"], env=env)
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines() == [
-        f"warning: DRIFTLOOP_REGISTRY_PATH is set but no driftloop setting reads it; "
-        f"did you mean DRIFTLOOP_REGISTRY__PATH?"
+        "warning: DRIFTLOOP_REGISTRY_PATH is set but no driftloop setting reads it; "
+        "did you mean DRIFTLOOP_REGISTRY__PATH?"
     ]
     assert result.stdout.startswith("{")  # the warning stays off stdout, so pipes still parse it
     assert runner.invoke(app, ["version"], env=env).stderr == ""  # reads no settings
