@@ -134,3 +134,9 @@ def test_report_on_a_store_without_driftloop_tables(
 def test_a_failed_command_leaves_no_file(runner: CliRunner, workdir: Path, args: list[str]) -> None:
     _fails(runner, args, 1)
     assert _files(workdir) == []
+
+
+def test_an_invalid_setting_stops_a_service_in_one_line(runner: CliRunner, workdir: Path) -> None:
+    line = _fails(runner, ["serve", "forwarder"], 2, env={"DRIFTLOOP_PORT": "eighty"})
+    assert line.startswith("error: invalid setting: DRIFTLOOP_PORT: Input should be a valid integer")
+    assert _files(workdir) == []

@@ -16,6 +16,8 @@ from typer import _click as click  # typer's own copy of click, the one its comm
 from typer.core import TyperGroup
 from typer.exceptions import Abort
 
+from driftloop.cli.common import err
+
 BOOLEAN_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "1", "0", "y", "n", "t", "f"})
 
 
@@ -76,6 +78,4 @@ def refuse_flag_values(command: Any, args: list[str], command_path: str) -> None
 
 
 def _error(message: str) -> None:
-    from driftloop.cli.common import err
-
     err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
