@@ -102,7 +102,7 @@ def run_ghz(address: str, body_path: Path, seconds: float) -> load.LoadResult:
     command = [
         str(ensure_ghz()), "--insecure", f"--proto={PROTO}", "--call=inference.GRPCInferenceService.ModelInfer",
         f"--data-file={body_path}", f"--connections={CONNECTIONS}", f"--concurrency={CONNECTIONS}",
-        f"--duration={max(1, round(seconds))}s", "--format=json", "--skipFirst=0", address,
+        f"--duration={max(1, round(seconds))}s", "--duration-stop=wait", "--format=json", address,
     ]  # fmt: skip
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0 and not completed.stdout:
@@ -110,6 +110,8 @@ def run_ghz(address: str, body_path: Path, seconds: float) -> load.LoadResult:
     report = json.loads(completed.stdout)
     latencies = {item["percentage"]: item["latency"] / 1e6 for item in report.get("latencyDistribution") or []}
     codes = report.get("statusCodeDistribution") or {}
+    if set(codes) - {"OK"}:
+        print(f"ghz: statuses {codes}; errors {report.get('errorDistribution')}", flush=True)
     return load.LoadResult(
         requests_per_second=float(report["rps"]),
         p50_ms=latencies.get(50, float("nan")),
