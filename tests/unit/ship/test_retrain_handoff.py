@@ -299,6 +299,23 @@ def test_a_drift_retrain_is_handed_to_the_pipeline_which_trains_gates_promotes_a
     )
     assert job["decision"]["azure_devops_run"]["result"] == "failed"
 
+    # The schedule's run has no training set: the controller's code in its pod makes one, as for a hand-off.
+    scheduled = defaults()
+    variables = {**release.variables, "Build.BuildId": "1003", "jobId": ""}
+    inputs, outputs = run_step(
+        find_step("Train", scheduled, "The training set"), scheduled, variables, release.agent_env
+    )
+    assert inputs.returncode == 0, inputs.stdout + inputs.stderr
+    made = Path(outputs["dataPath"])
+    assert made.name == "train.parquet"
+    assert made.parent.parent == release.datasets
+    assert outputs["holdoutPath"] == str(made.parent / "holdout.parquet")
+    assert outputs["configPath"] == str(release.datasets / "jobs" / "pipeline-1003.yaml")
+    assert (
+        yaml.safe_load(Path(outputs["configPath"]).read_text())["time_budget"]
+        == POLICY["retrain"]["training"]["time_budget"]
+    )
+
 
 def test_every_report_is_skipped_for_a_run_without_a_job() -> None:
     # The schedule's and manual runs have no job: jobId is blank, trimmed to nothing, so no report runs.
