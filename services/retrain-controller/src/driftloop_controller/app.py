@@ -18,6 +18,7 @@ from driftloop.store.engine import make_engine
 from driftloop.store.migrate import upgrade
 from driftloop_controller.controller import Controller
 from driftloop_controller.dashboard import dashboard_reader, dashboard_router
+from driftloop_controller.handoff import PipelineReport
 from driftloop_controller.metrics import WEBHOOKS
 from driftloop_controller.read_api import read_router
 from driftloop_controller.settings import ControllerSettings
@@ -103,6 +104,11 @@ def create_app(settings: ControllerSettings | None = None) -> FastAPI:
     @app.post("/v1/jobs/{job_id}/cancel", dependencies=[Admin])
     async def cancel_job(job_id: str, controller: ControllerDep) -> dict[str, Any]:
         return controller.cancel(job_id).to_dict()
+
+    @app.post("/v1/jobs/{job_id}/pipeline-run", dependencies=[Admin])
+    async def report_pipeline_run(job_id: str, body: PipelineReport, controller: ControllerDep) -> dict[str, Any]:
+        # The retrain pipeline the job was handed to reports its end (handoff.py).
+        return controller.report_pipeline_run(job_id, body).to_dict()
 
     @app.get("/v1/models/{name}/versions", dependencies=[Reader])
     async def versions(name: str, controller: ControllerDep) -> dict[str, Any]:
