@@ -386,7 +386,9 @@ async def test_the_events_carry_binary_values_and_nan_as_missing(settings: Scori
     assert record["income"] is None  # NaN in the tensor: missing in the event
     assert record["employment_type"] == ""  # the contract's missing category
     assert (record["age"], record["region"]) == (RECORDS[0]["age"], RECORDS[0]["region"])
-    assert record["interest_rate"] == float(np.float32(RECORDS[0]["interest_rate"]))  # what the FP32 tensor held
+    # An FP32 tensor's value is recorded as the shortest decimal of its float32: what the client wrote.
+    assert record["interest_rate"] == RECORDS[0]["interest_rate"] == 14.34
+    assert float(np.float32(14.34)) != 14.34
 
 
 BinaryPost = Callable[[bytes, str], httpx.Response]

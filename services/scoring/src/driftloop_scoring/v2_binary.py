@@ -134,7 +134,25 @@ def decode_tensor(name: str, datatype: str, raw: memoryview | bytes) -> list[Any
             position = int(np.argmax(array > 1))
             raise _bad(f"input {name!r}: BOOL element {position} is {int(array[position])}, not 0 or 1", input=name)
         return array.astype(bool).tolist()  # type: ignore[no-any-return]
+    if datatype == "FP32":
+        return _shortest_decimals(array)
     return array.tolist()  # type: ignore[no-any-return]
+
+
+def _shortest_decimals(array: np.ndarray) -> list[Any]:
+    """float32 values as the shortest decimals that denote them: 0.137, not 0.13699999451637268.
+
+    That is the number the client wrote, so range checks compare, and telemetry records (in a
+    third of the bytes), what was sent; the float32 fed to the model is the same either way.
+    orjson writes float32 that way; it writes non-finite numbers as null, so those are put back
+    (a missing value, refused by name where the column is required).
+    """
+    values: list[Any] = orjson.loads(orjson.dumps(array, option=orjson.OPT_SERIALIZE_NUMPY))
+    finite = np.isfinite(array)
+    if not finite.all():
+        for position in np.flatnonzero(~finite).tolist():
+            values[position] = float(array[position])
+    return values
 
 
 def _decode_bytes(name: str, raw: memoryview | bytes) -> list[Any]:
