@@ -440,3 +440,12 @@ def test_generated_binary_bodies_are_never_a_5xx(
     assert response.status_code in (200, 400, 413), response.text
     if response.status_code != 200:
         assert list(response.json()) == ["error"]
+
+
+async def test_non_ascii_and_empty_categories_read_as_v1_reads_them(client: httpx.AsyncClient) -> None:
+    # "nörth" and "南" are unseen categories (scored, counted as drift); "" is the missing category.
+    records = [{**RECORDS[0], "region": "nörth"}, {**RECORDS[1], "region": "南"}, {**RECORDS[2], "employment_type": ""}]
+    metadata = (await client.get("/v2/models/credit")).json()
+    body, headers = binary_request(metadata, records, parameters={"binary_data_output": True})
+    header, outputs = read_response(await client.post("/v2/models/credit/infer", content=body, headers=headers))
+    assert_same_as_v1(header, outputs, await v1_answers(client, "credit", records))
