@@ -1,6 +1,6 @@
 """The V2 binary tensor data extension against V2 JSON, at batch 1 and 100: prints figures.
 
-    .venv/bin/python bench/v2_binary.py [--rows 20000] [--seconds 8] [--rounds 3]
+    .venv/bin/python bench/v2_binary.py [--rows 20000] [--seconds 8] [--rounds 3] [--in-process]
 
 One driftloop scoring server (one uvicorn worker, validation and telemetry on, its own embedded
 bus) on bench/scoring's model (HistGradientBoosting, the 16 credit columns). Four bodies: V2 JSON
@@ -9,11 +9,16 @@ for as raw bytes), each with 1 and 100 records. Each body's answer is checked ag
 pipeline before load; then wrk (16 connections, 1 thread) runs a warm-up per body and measured
 rounds that visit every body in turn. Prints requests/s, p50, p99 and the server's CPU time per
 request (medians of the rounds), and writes them as JSON to bench/results/. Asserts nothing.
+
+``--in-process`` measures instead the CPU time of one ASGI call of the app (no HTTP server, no
+client, telemetry off), 1,000 calls per body in turn, in rounds: on a shared, noisy machine a
+steadier view of what the extension itself costs.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -102,11 +107,59 @@ def check(url: str, body: bytes, headers: dict[str, str], expected: list[float])
         raise RuntimeError(f"answered probabilities {got[:3]}..., the pipeline gives {expected[:3]}...")
 
 
+def in_process(art: model.Artifacts, bodies: dict[tuple[str, int], tuple[bytes, dict[str, str]]], rounds: int) -> None:
+    """CPU µs of one ASGI call of the app per body (no HTTP server, telemetry off), bodies in turn, in rounds."""
+    from starlette.types import Message
+
+    from driftloop.telemetry.settings import BusSettings
+    from driftloop_scoring.app import create_app
+    from driftloop_scoring.settings import ScoringRegistrySettings, ScoringSettings
+
+    settings = ScoringSettings(
+        registry=ScoringRegistrySettings(path=art.registry, poll_interval_s=0),
+        bus=BusSettings(url=f"sqlite:///{art.directory}/bus-in-process.db", spill_path=art.directory / "spill"),
+        telemetry=False,
+    )
+    app = create_app(settings)
+    per_round: dict[tuple[str, int], list[float]] = {key: [] for key in bodies}
+    statuses: set[int] = set()
+
+    async def call(body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        scope = {"type": "http", "method": "POST", "path": f"/v2/models/{model.MODEL_NAME}/infer", "headers": headers}
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                statuses.add(message["status"])
+
+        await app(scope, receive, send)
+
+    async def run() -> None:
+        async with app.router.lifespan_context(app):
+            for _ in range(rounds + 1):  # the first round warms up
+                for key, (body, headers) in bodies.items():
+                    raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+                    started = time.process_time()
+                    for _ in range(1000):
+                        await call(body, raw_headers)
+                    per_round[key].append((time.process_time() - started) / 1000 * 1e6)
+
+    asyncio.run(run())
+    print(f"\nstatuses answered: {sorted(statuses)}")
+    print(f"{'body':<10} {'records':>7} {'CPU µs per call, median':>24}  rounds")
+    for (body_name, size), values in per_round.items():
+        rest = " / ".join(f"{v:.0f}" for v in values[1:])
+        print(f"{body_name:<10} {size:>7} {statistics.median(values[1:]):>24.0f}  {rest}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=20_000, help="training rows for the model")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of one measured wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds over every body")
+    parser.add_argument("--in-process", action="store_true", help="CPU per request of the app in process, no wrk")
     args = parser.parse_args(argv)
     load.ensure_wrk()
     load_before = round(os.getloadavg()[0], 2)
@@ -130,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
             cases.append(
                 {"body": "V2 binary", "records": size, "path": path, "headers": headers, "bytes": len(content)}
             )
+        if args.in_process:
+            bodies = {(c["body"], c["records"]): (c["path"].read_bytes(), c["headers"]) for c in cases}
+            in_process(art, bodies, args.rounds)
+            return 0
         for case in cases:
             case.update(script=load.write_script(case["path"], case["headers"]), rounds=[], cpu_us=[])
         with servers.running(server, work) as handle:
