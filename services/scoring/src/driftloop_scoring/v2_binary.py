@@ -44,7 +44,6 @@ FIXED_SIZE_TYPES: dict[str, np.dtype[Any]] = {
     "FP32": np.dtype("<f4"),
     "FP64": np.dtype("<f8"),
 }
-DATATYPES = frozenset({*FIXED_SIZE_TYPES, "BYTES"})
 
 
 def _bad(message: str, **detail: Any) -> MalformedRequestError:
