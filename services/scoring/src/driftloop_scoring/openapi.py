@@ -20,6 +20,7 @@ from driftloop.telemetry.bounds import MAX_NAME, MAX_RECORD_INDEX
 
 from .runtime import ModelRuntime
 from .service import ScoringService
+from .v2_binary import HEADER_LENGTH
 
 _ERROR = {
     "type": "object",
@@ -112,6 +113,26 @@ def _operation(
     }
 
 
+_BINARY_BODY = {
+    "schema": {
+        "type": "string",
+        "format": "binary",
+        "description": (
+            "The binary tensor data extension: the request's JSON (its size in the "
+            f"{HEADER_LENGTH} header), then the raw bytes of each input that has "
+            "parameters.binary_data_size, in the order of the inputs (docs/scoring.md)."
+        ),
+    }
+}
+_HEADER_LENGTH_PARAMETER = {
+    "name": HEADER_LENGTH,
+    "in": "header",
+    "required": False,
+    "description": "Size in bytes of the JSON at the start of the body; binary tensor data follows it.",
+    "schema": {"type": "integer", "minimum": 0},
+}
+
+
 def _name_parameters(with_version: bool, example: ModelRuntime | None) -> list[dict[str, Any]]:
     name: dict[str, Any] = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
     version: dict[str, Any] = {
@@ -202,9 +223,11 @@ def scoring_document(app: FastAPI, service: ScoringService, *, with_models: bool
         v2_prefix = "/v2/models/{name}/versions/{version}" if versioned else "/v2/models/{name}"
         predict = _operation("Score records (v1 JSON API)", predict_schema, predict_examples, _ERROR, "v1")
         infer = _operation("Inference (Open Inference Protocol V2)", infer_schema, infer_examples, _V2_ERROR, "v2")
+        infer["requestBody"]["content"]["application/octet-stream"] = _BINARY_BODY
         for path, operation in ((f"{prefix}/predict", predict), (f"{v2_prefix}/infer", infer)):
             operation["parameters"] = _name_parameters(versioned, example)
             paths[path] = {"post": operation}
+        infer["parameters"].append(_HEADER_LENGTH_PARAMETER)
     feedback = _operation("Ground truth for earlier predictions", feedback_schema, feedback_examples, _ERROR, "v1")
     feedback["parameters"] = _name_parameters(False, example)
     paths["/v1/models/{name}/feedback"] = {"post": feedback}

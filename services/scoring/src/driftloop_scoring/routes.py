@@ -18,6 +18,7 @@ from .endpoints import model_version
 from .readiness import model_is_ready, readiness
 from .service import ScoringService
 from .v2 import model_metadata
+from .v2_binary import EXTENSION as BINARY_EXTENSION
 
 SERVER_NAME = "driftloop-scoring"
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def control_router(service: ScoringService, keys: KeyChecker, admin: KeyChecker)
 
     @router.get("/v2", tags=["v2"], summary="Server metadata")
     async def server_metadata() -> dict[str, Any]:
-        return {"name": SERVER_NAME, "version": __version__, "extensions": []}
+        return {"name": SERVER_NAME, "version": __version__, "extensions": [BINARY_EXTENSION]}
 
     @router.get("/v2/health/live", tags=["health"], summary="Liveness")
     async def live() -> dict[str, bool]:
