@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg import errors, sql
-from sqlalchemy import JSON, Connection, Table
+from sqlalchemy import JSON, Connection, DateTime, Table
 from sqlalchemy.dialects import postgresql
 
 Row = dict[str, Any]
@@ -114,7 +114,7 @@ def unnest(table: Table, columns: Sequence[str], rows: list[Row], alias: str) ->
     arrays, params = [], []
     for name, encode in zip(columns, _encoders(table, columns), strict=True):
         column_type = table.c[name].type.compile(dialect=dialect)
-        # JSON travels as text and is cast element by element (psycopg has no jsonb[] dumper for str).
+        # JSON and times travel as text (see _encoders) and are cast element by element.
         cast = f"::text[]::{column_type}[]" if encode is not None else f"::{column_type}[]"
         arrays.append(sql.SQL("%s" + cast))
         params.append([row[name] if encode is None else encode(row[name]) for row in rows])
@@ -128,15 +128,20 @@ Encoder = Callable[[Any], Any] | None
 
 
 def _encoders(table: Table, columns: Sequence[str]) -> list[Encoder]:
-    """Per column, how a value is written: JSON columns as JSON text, the rest as psycopg adapts them.
+    """Per column, how a value is written: JSON columns as JSON text, times as ISO 8601 text, the rest
+    as psycopg adapts them.
 
     A Python ``None`` in a JSON column is SQL NULL only where the column says so (``none_as_null``);
     elsewhere it is the JSON value ``null``, as SQLAlchemy's inserts write it on SQLite (a label or
-    a prediction may be ``null``)."""
+    a prediction may be ``null``). Times are formatted here because psycopg's own dumper for an
+    aware ``datetime`` cost ~5 µs a value, a quarter of the forwarder's time per event with two
+    time columns; ``isoformat()`` costs a tenth of that and keeps the offset."""
     encoders: list[Encoder] = []
     for name in columns:
         kind = table.c[name].type
-        if not isinstance(kind, JSON):
+        if isinstance(kind, DateTime):
+            encoders.append(lambda value: None if value is None else value.isoformat())
+        elif not isinstance(kind, JSON):
             encoders.append(None)
         elif kind.none_as_null:
             encoders.append(lambda value: None if value is None else orjson.dumps(value).decode())
