@@ -131,7 +131,7 @@ def _name_parameters(with_version: bool, example: ModelRuntime | None) -> list[d
 
 
 def _feedback_example(runtime: ModelRuntime) -> dict[str, Any]:
-    actual: Any = runtime.class_labels[0] if runtime.class_labels else 0.0
+    actual = runtime.contract.example_label()
     return {
         "summary": f"the true {'class' if runtime.class_labels else 'value'} of a {runtime.name} prediction",
         "value": {"request_id": "<request_id of a prediction>", "record_index": 0, "actual": actual},
