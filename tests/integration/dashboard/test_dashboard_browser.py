@@ -108,10 +108,13 @@ def test_every_chart_renders_with_data_and_marks_the_promotion(
         assert "of 16 columns drifted" in verdict, verdict
         assert "dataset drifts from 50 %" in verdict, verdict
         minis = driver.execute_script(
-            "return [...document.querySelectorAll('.mini')].map(d => d.data.map(t => t.y.length))"
+            "return [...document.querySelectorAll('.mini')].map(d => ["
+            "d.querySelectorAll('rect.bar-ref').length, d.querySelectorAll('rect.bar-cur').length,"
+            "[...d.querySelectorAll('rect.bar-cur')].filter(r => r.getAttribute('height') > 0).length])"
         )
         assert len(minis) == 17  # 16 features and the predictions
-        assert all(len(traces) == 2 and min(traces) >= 2 for traces in minis), minis
+        # A bar of each distribution per bin, and the window's values fill at least two bins.
+        assert all(ref == cur >= 2 and drawn >= 2 for ref, cur, drawn in minis), minis
         income = driver.find_element("xpath", "//div[contains(@class, 'column')][.//h3[starts-with(., 'income')]]")
         assert "drifted" in income.get_attribute("class")
         assert "KS test" in income.text

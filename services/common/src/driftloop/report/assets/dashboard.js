@@ -126,7 +126,7 @@
       const level = (y, text, colour, dash) => {
         lines.push({ type: "line", xref: "paper", yref: "y", x0: 0, x1: 1, y0: y, y1: y, line: { color: colour, width: 1.5, dash } });
         annotations.push({ xref: "paper", yref: "y", x: 0.01, y, xanchor: "left", yanchor: "bottom", showarrow: false,
-                           text, font: { color: colour, size: 11 }, bgcolor: "rgba(255,255,255,0.85)" });
+                           text, font: { color: colour, size: 11 }, bgcolor: "rgba(255,255,255,0.95)" });
       };
       if (judged.holdout !== null) level(judged.holdout, `holdout ${metricName(judged.metric)} ${judged.holdout.toFixed(3)}`, C.grey, "dash");
       if (judged.fires_at !== null) {
@@ -206,7 +206,6 @@
   // Drift per column of the latest window: reference and current distributions, the test and the verdict.
   function columnsView(d) {
     const root = $("columns");
-    for (const div of root.querySelectorAll(".mini")) Plotly.purge(div);
     if (!d.window) {
       $("dataset-verdict").textContent = "no drift window in this range";
       root.innerHTML = "";
@@ -227,12 +226,35 @@
       return `<div class="column${c.drifted ? " drifted" : ""}"><h3>${escape(name)} <span class="kind">${c.kind}</span> ` +
              `<span class="status">${status}</span></h3><p class="note">${escape(detail)}</p><div id="column-${i}" class="mini"></div></div>`;
     }).join("");
-    return d.columns.map((c, i) => Plotly.react(`column-${i}`, [
-      { name: "reference (training)", x: c.bins, y: c.reference, type: "bar", marker: { color: C.grey } },
-      { name: `current (window ${w.index})`, x: c.bins, y: c.current, type: "bar", marker: { color: c.drifted ? C.red : C.blue } },
-    ], { margin: { l: 45, r: 10, t: 6, b: 60 }, barmode: "group", bargap: 0.15, font: { size: 11 }, showlegend: false,
-         xaxis: { type: "category", tickangle: -35, automargin: true },
-         yaxis: { tickformat: ".0%", rangemode: "tozero" }, hovermode: "x unified" }, { displayModeBar: false, responsive: true }));
+    d.columns.forEach((c, i) => { $(`column-${i}`).innerHTML = barsSvg(c, w.index); });
+    return [];
+  }
+
+  // Reference against current shares as plain SVG bars: 17 small Plotly figures cost about a second
+  // of drawing in the browser; these cost a few milliseconds and need no interaction.
+  function barsSvg(c, windowIndex) {
+    const W = 320, H = 196, left = 38, bottom = 68, top = 8, right = 6;
+    const plotW = W - left - right, plotH = H - top - bottom;
+    const peak = Math.max(0.05, ...c.reference, ...c.current);
+    const ymax = Math.ceil(peak * 10) / 10;  // the next 10 %: the middle tick is a whole 5 %
+    const y = (v) => top + plotH * (1 - v / ymax);
+    const step = plotW / Math.max(1, c.bins.length), bar = step * 0.38;
+    const current = c.drifted ? C.red : C.blue;
+    const parts = [`<svg class="bars" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="${escape(c.column)}: reference and current shares">`];
+    for (const tick of [0, ymax / 2, ymax]) {
+      parts.push(`<line x1="${left}" x2="${W - right}" y1="${y(tick)}" y2="${y(tick)}" stroke="#e5e5e5"/>`,
+                 `<text x="${left - 4}" y="${y(tick) + 3}" text-anchor="end" font-size="10">${+(tick * 100).toFixed(1)}%</text>`);
+    }
+    c.bins.forEach((label, k) => {
+      const x0 = left + k * step + step * 0.1;
+      const tip = `<title>${escape(label)}: reference ${(c.reference[k] * 100).toFixed(1)} %, window ${windowIndex} ${(c.current[k] * 100).toFixed(1)} %</title>`;
+      parts.push(`<rect class="bar-ref" x="${x0}" y="${y(c.reference[k])}" width="${bar}" height="${y(0) - y(c.reference[k])}" fill="${C.grey}">${tip}</rect>`,
+                 `<rect class="bar-cur" x="${x0 + bar}" y="${y(c.current[k])}" width="${bar}" height="${y(0) - y(c.current[k])}" fill="${current}">${tip}</rect>`);
+      const lx = x0 + bar + 3, ly = y(0) + 10;
+      parts.push(`<text x="${lx}" y="${ly}" font-size="9.5" text-anchor="end" transform="rotate(-40 ${lx} ${ly})">${escape(label.length > 13 ? label.slice(0, 12) + "…" : label)}</text>`);
+    });
+    parts.push(`<line x1="${left}" x2="${W - right}" y1="${y(0)}" y2="${y(0)}" stroke="#444"/></svg>`);
+    return parts.join("");
   }
 
   function escape(text) { return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;"); }
@@ -310,7 +332,7 @@
     const tests = Object.fromEntries(charts.columns.columns.map((c) => [c.column, c]));
     const done = [volume(charts.volume, story), latency(charts.latency, story), predictions(charts.predictions, story),
                   performance(charts.performance, story), driftCharts(charts.drift, story, tests), timeline(tl, story),
-                  ...columnsView(charts.columns)];
+                  ...columnsView(charts.columns)];  // SVG, drawn at once
     performanceNote(charts);
     jobsTable(tl);
     firingsTable(charts.drift.firings);
