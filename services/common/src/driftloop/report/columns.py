@@ -13,6 +13,7 @@ drifted, against the share threshold (the policy's ``drift_share`` rule, else 0.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -26,6 +27,7 @@ from driftloop.drift.compute import WindowData
 from driftloop.drift.reference import CategoricalReference, NumericReference, ReferenceProfile
 from driftloop.drift.stats import bin_counts
 from driftloop.drift.window import to_window_data
+from driftloop.errors import InvalidInputError
 from driftloop.registry import Registry
 from driftloop.report.drift import has_drift_tables
 from driftloop.report.timerange import TimeRange
@@ -33,6 +35,7 @@ from driftloop.store.drift_read import window, windows
 from driftloop.store.drift_rollup import PREDICTIONS
 from driftloop.store.models import Prediction
 
+logger = logging.getLogger(__name__)
 MAX_RECORDS = 20_000  # a window is a few thousand records; a bound against a very long time window
 
 # The verdict's method, told by which of the column's statistics its score is (compute.py copies it).
@@ -113,12 +116,16 @@ def _window_data(engine: Engine, model: str, found: dict[str, Any], reference: R
         return None
     probabilities = [row[2] for row in rows]
     with_probabilities = reference.task.is_classification and all(p is not None for p in probabilities)
-    return to_window_data(
-        reference,
-        [row[0] or {} for row in rows],
-        [row[1] for row in rows],
-        probabilities=probabilities if with_probabilities else None,
-    )
+    try:
+        return to_window_data(
+            reference,
+            [row[0] or {} for row in rows],
+            [row[1] for row in rows],
+            probabilities=probabilities if with_probabilities else None,
+        )
+    except InvalidInputError:  # rows the forwarder could not have read either: show the reference alone
+        logger.warning("the records of %s window %s cannot be read as its reference's columns", model, found["index"])
+        return None
 
 
 def _column(
