@@ -133,7 +133,9 @@ def test_every_chart_renders_with_data_and_marks_the_promotion(
         assert console_errors(driver) == []
 
 
-def test_time_range_selector_changes_what_is_shown(loop_store: LoopStore, controller_url: str, tmp_path: Path) -> None:
+def test_time_range_selector_changes_what_is_shown(
+    loop_store: LoopStore, controller_url: str, artefacts: Path, tmp_path: Path
+) -> None:
     with chromium(tmp_path / "profile") as driver:
         driver.get(f"{controller_url}/dashboard/models/credit?token={TOKEN}")
         wait_rendered(driver)
@@ -155,6 +157,7 @@ def test_time_range_selector_changes_what_is_shown(loop_store: LoopStore, contro
         after_firings = driver.execute_script("return window.driftloop.data.drift.firings")
         assert all(f["version"] == 2 for f in after_firings)
         assert len(_shapes(driver, "chart-volume", "dot")) == len(after_firings)
+        driver.save_screenshot(str(artefacts / "dashboard-phase2.png"))
         first = driver.execute_script("return document.getElementById('chart-volume').data[0].x[0]")
         assert first >= loop_store.phase2_start.strftime("%Y-%m-%d %H:%M:%S")
         assert console_errors(driver) == []
