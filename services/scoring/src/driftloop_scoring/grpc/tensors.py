@@ -6,8 +6,8 @@ arrives either typed (``contents.fp32_contents``, ``bytes_contents``, ...) or ra
 (``raw_input_contents``: little-endian, row-major, BYTES elements each behind a 4-byte length),
 never both. Floating-point NaN is a missing value, as numpy and pandas write one, and so is an
 empty BYTES element: both become the JSON null the data plane reads as missing (refused with
-"may not be null" in a column that is not nullable). Infinities are not missing: they are
-refused as not finite, as in JSON.
+"may not be null" in a column that is not nullable). Infinities go on as they are, and the data
+plane reads them as missing too, as it reads V2 JSON's `Infinity`.
 """
 
 from __future__ import annotations
