@@ -133,9 +133,9 @@ def _encoders(table: Table, columns: Sequence[str]) -> list[Encoder]:
 
     A Python ``None`` in a JSON column is SQL NULL only where the column says so (``none_as_null``);
     elsewhere it is the JSON value ``null``, as SQLAlchemy's inserts write it on SQLite (a label or
-    a prediction may be ``null``). Times are formatted here because psycopg's own dumper for an
-    aware ``datetime`` cost ~5 µs a value, a quarter of the forwarder's time per event with two
-    time columns; ``isoformat()`` costs a tenth of that and keeps the offset."""
+    a prediction may be ``null``). Times are formatted here with ``isoformat()`` (which keeps the
+    offset): psycopg's own dumper for an aware ``datetime`` spent ~23,000 more instructions per
+    prediction row on its two time columns (callgrind, docs/benchmarks.md "Bulk writes")."""
     encoders: list[Encoder] = []
     for name in columns:
         kind = table.c[name].type
