@@ -1,7 +1,9 @@
 """How long the dashboard takes over a big store: N days of traffic at R requests/s (default: a week at 100/s).
 
 Fills a SQLite store (the embedded default) with SQL bulk inserts (a recursive CTE: one row per
-request, 10 % of them labelled, drift windows of 1000 records with 17 columns), rolls the rows up
+request, 10 % of them labelled, drift windows of 1000 records with 17 columns, the window's own row
+and its ROC AUC and accuracy; the last window's records are real credit records, for the
+per-column view), rolls the rows up
 in SQL into traffic_minutes (per minute, with the labelled pairs) and drift_slots (per 5 minutes):
 what write_batch and write_window do as they store them. Registers a tiny real model so that the
 registry has the versions, then measures:
@@ -32,6 +34,22 @@ from driftloop.store.drift_rollup import SLOT_SECONDS
 from driftloop.store.settings import StoreSettings
 
 COLUMNS = [f"col_{i:02d}" for i in range(16)] + ["__predictions__"]
+PERFORMANCE_ROWS = (("__performance__", "roc_auc", 0.6, 0.2), ("__performance__", "accuracy", 0.7, 0.1))
+
+
+def real_records(c: object, requests: int) -> None:
+    """The last window's records as real credit records: the per-column view reads and bins them."""
+    import orjson
+    import pandas as pd
+
+    from driftloop.datasets import TARGET, make_credit
+
+    frame = pd.DataFrame(make_credit(1000, seed=9)).drop(columns=[TARGET])
+    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    c.execute(  # type: ignore[attr-defined]
+        text("UPDATE predictions SET record = :record WHERE event_id = :id"),
+        [{"record": orjson.dumps(r).decode(), "id": f"e{requests - 1 - i}"} for i, r in enumerate(records)],
+    )
 
 
 def fill(engine: object, days: float, rate: float, start: datetime) -> dict[str, int]:
@@ -95,6 +113,25 @@ def fill(engine: object, days: float, rate: float, start: datetime) -> dict[str,
                         "scale": scale,
                     },
                 )
+        # Each window's own row (drift_share) and the task metrics of its labelled records.
+        for column, statistic, low, spread in (("", "drift_share", 0.0, 0.5), *PERFORMANCE_ROWS):
+            c.execute(
+                text(
+                    """
+                WITH RECURSIVE seq(w) AS (SELECT 0 UNION ALL SELECT w + 1 FROM seq WHERE w < :windows - 1)
+                INSERT INTO drift_metrics (model, version, window_index, window_start, window_end, column_name,
+                                           statistic, value, threshold, drifted, n, label_coverage)
+                SELECT 'credit', CASE WHEN w < :windows / 2 THEN 1 ELSE 2 END, w,
+                       strftime('%Y-%m-%d %H:%M:%f', :epoch + w * 1000 / :rate, 'unixepoch') || '000',
+                       strftime('%Y-%m-%d %H:%M:%f', :epoch + (w + 1) * 1000 / :rate, 'unixepoch') || '000',
+                       :column, :statistic, :low + (abs(random()) % 1000) / 1000.0 * :spread, NULL, NULL, 1000, 0.1
+                FROM seq
+                """
+                ),
+                {"windows": windows, "epoch": epoch, "rate": rate, "column": column, "statistic": statistic}
+                | {"low": low, "spread": spread},
+            )
+        real_records(c, requests)
         roll_up(c)
         counts = {
             t: c.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
@@ -110,7 +147,8 @@ def roll_up(c: object) -> None:
     latency bins (floor(ln(ms + 0.001) * 20 + 0.5)), labels keyed by their JSON text; the bench's
     predictions are the numbers 0 / 1, so they also sum; the labelled pairs of the
     labelled_predictions join per minute of the prediction (store/labels.py). drift_slots
-    (store/drift_rollup.py): the charted rows' sums per 5-minute slot of the window end.
+    (store/drift_rollup.py): the charted rows' sums per 5-minute slot of the window end, the
+    windows' task metrics included.
     """
     minute = "strftime('%Y-%m-%d %H:%M:00.000000', time)"
     statements = [
@@ -149,8 +187,9 @@ def roll_up(c: object) -> None:
                   column_name, statistic, count(*), coalesce(sum(value), 0), count(value),
                   coalesce(sum(threshold), 0), count(threshold), coalesce(sum(drifted), 0), count(drifted)
            FROM drift_metrics
-           WHERE statistic IN ('psi', 'drift_score') AND column_name != ''
-                 AND (substr(column_name, 1, 2) != '__' OR column_name = '__predictions__')
+           WHERE (statistic IN ('psi', 'drift_score') AND column_name != ''
+                  AND (substr(column_name, 1, 2) != '__' OR column_name = '__predictions__'))
+              OR (column_name = '__performance__' AND statistic IN ('roc_auc', 'accuracy', 'f1', 'rmse', 'mae'))
            GROUP BY 1, 2, 3, 4""",
     ]
     for statement in statements:

@@ -10,7 +10,7 @@ periodic schedule, retrains, alarms before the change, labelled records from the
 first alarm, and the loop replay's seconds. Asserts nothing.
 
     pip install -r requirements/bench.txt && pip install --no-deps nannyml==0.13.1
-    python bench/loop_effectiveness.py [--seeds 2] [--time-budget 15] [--max-trials 4]
+    python bench/loop_effectiveness.py [--seeds 2] [--time-budget 15] [--max-trials 4] [--policy P]
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ def main() -> None:
     parser.add_argument("--time-budget", type=float, default=15.0)
     parser.add_argument("--max-trials", type=int, default=4)
     parser.add_argument("--only", default="", help="run the streams whose name contains this")
+    parser.add_argument("--policy", type=Path, help="a policy to compare with the defaults")
     parser.add_argument("--out", type=Path, default=Path("bench/results/loop_effectiveness.json"))
     args = parser.parse_args()
-    policy = load_policy()  # the packaged defaults, untouched
+    policy = load_policy(args.policy)  # without --policy: the packaged defaults, untouched
     results = {}
     header = f"{'stream':<22} {'metric':>8} {'loop':>7} {'none':>7} {'best per.':>9} {'oracle':>7} {'ratio':>6} " \
              f"{'retrains':>8} {'per.':>5} {'before':>6} {'delay':>6} {'s':>5}"  # fmt: skip

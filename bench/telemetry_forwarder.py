@@ -6,8 +6,13 @@ integration-test servers (``make setup`` first), prints Markdown for docs/benchm
 (## Telemetry) and asserts nothing.
 
 - Throughput: a backlog of single-record prediction events is published to a 3-partition topic,
-  then one in-process forwarder (the same core as the service) drains it into PostgreSQL; events/s
-  is the backlog divided by the time to the last committed batch.
+  then a forwarder process of its own (the same core and pipelined loop as the service) drains it
+  into a fresh PostgreSQL database; events/s is the backlog divided by the time to the last
+  committed batch. Per event it prints the CPU of the forwarder, of PostgreSQL (every server
+  process) and of the broker, which tells which of them limits the drain. ``--rounds N`` repeats
+  the drain; ``--alternative PYTHONPATH`` drains the same backlog with other sources first on the
+  path (e.g. ``git archive`` of the code before a change) in the same rounds, interleaved, and
+  prints medians for both. ``--only throughput`` skips the runs below.
 - Scale-out: the same backlog is read again by a new consumer group of one, then two, forwarder
   service processes (``python -m driftloop_forwarder``), rate taken from the rows' ``stored_at``.
 - Lag: the forwarder service runs as its own process (``python -m driftloop_forwarder``) while this
@@ -21,14 +26,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
@@ -55,7 +63,7 @@ async def wait_for_rows(engine: Engine, rows: int, within_s: float = 120) -> Non
         await asyncio.sleep(0.05)
 
 
-async def throughput(kafka: KafkaServer, store_url: str, events: int, workdir: Path) -> BusSettings:
+async def publish_backlog(kafka: KafkaServer, events: int, workdir: Path) -> tuple[BusSettings, float]:
     topic = await new_topic(kafka.bootstrap, partitions=3)
     # A generous send timeout: a 5,000-event batch on a busy machine can take seconds to be acked.
     settings = kafka_settings(
@@ -69,17 +77,21 @@ async def throughput(kafka: KafkaServer, store_url: str, events: int, workdir: P
         if i % 5000 == 0:
             await asyncio.sleep(0)
     await publisher.stop()
-    publish_s = time.perf_counter() - began
     assert publisher.stats.dropped == 0
+    return settings, time.perf_counter() - began
 
+
+async def drain(bus_url: str, store_url: str, events: int, group: str, workdir: Path) -> dict[str, float]:
+    """One forwarder core (the service's pipelined loop) drains the backlog: run in a process of its own."""
+    settings = BusSettings(url=bus_url, spill_path=workdir / "spill-drain", poll_timeout_ms=100)
     engine = make_engine(StoreSettings(url=store_url))
-    consumer = open_consumer(settings, "bench-throughput")
+    consumer = open_consumer(settings, group)
     await consumer.start()
     forward = ForwardSettings(batch_size=5000)
     tune_collector(forward.gc_gen0_threshold)  # as the service does at start
     forwarder = Forwarder(consumer, engine, forward, poll_timeout_ms=200)
     began, cpu_began = time.perf_counter(), time.process_time()
-    task = asyncio.create_task(forwarder.run())  # the service's pipelined loop
+    task = asyncio.create_task(forwarder.run())
     while forwarder.stats.events < events:  # noqa: ASYNC110 - the forwarder's counter, polled
         await asyncio.sleep(0.005)
     forwarder.stop()
@@ -87,15 +99,68 @@ async def throughput(kafka: KafkaServer, store_url: str, events: int, workdir: P
     drain_s = time.perf_counter() - began
     cpu_s = time.process_time() - cpu_began  # this process only: not Kafka's, not PostgreSQL's
     await consumer.stop()
-    stored = count_rows(engine, ["predictions"])["predictions"]
-    print("### Forwarder throughput, Kafka -> PostgreSQL\n")
-    print("| events (1 record each) | publish to Kafka (acks=all) | forwarder drain | forwarder events/s", end=" ")
-    print("| forwarder CPU | events per forwarder CPU-second | rows stored |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    print(
-        f"| {events:,} | {publish_s:.1f} s ({events / publish_s:,.0f}/s) | {drain_s:.1f} s "
-        f"| {events / drain_s:,.0f} | {cpu_s:.1f} s | {events / cpu_s:,.0f} | {stored:,} |\n"
-    )
+    return {"drain_s": drain_s, "cpu_s": cpu_s, "stored": count_rows(engine, ["predictions"])["predictions"]}
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its children: those alive (PostgreSQL's backends) and those
+    that ended (added to their parent's cumulative times when it reaped them: a drain's own backends)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            content = stat.read_text()
+        except OSError:
+            continue  # a process that ended meanwhile
+        fields = content[content.rindex(")") + 2 :].split()  # after the command name, which may hold spaces
+        if int(stat.parent.name) == pid:
+            total += sum(int(field) for field in fields[11:15]) / ticks  # utime stime cutime cstime
+        elif int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def throughput(
+    kafka: KafkaServer, postgres: PostgresServer, events: int, rounds: int, alternative: str | None, workdir: Path
+) -> BusSettings:
+    """The backlog drained by one forwarder process per round and code version (interleaved), each into a
+    fresh database; CPU seconds of the forwarder, PostgreSQL (all its processes) and the broker per drain."""
+    settings, publish_s = asyncio.run(publish_backlog(kafka, events, workdir))
+    print(f"Backlog: {events:,} events (1 record each) published to Kafka in {publish_s:.1f} s ", end="")
+    print(f"({events / publish_s:,.0f}/s, acks=all).\n")
+    variants = [("this code", None)] + ([("alternative", alternative)] if alternative else [])
+    figures: dict[str, list[dict[str, float]]] = {name: [] for name, _ in variants}
+    database, broker = cast(subprocess.Popen[bytes], postgres.process), cast(subprocess.Popen[bytes], kafka.process)
+    for round_ in range(rounds):
+        for name, path in variants if round_ % 2 == 0 else variants[::-1]:
+            url = postgres.create_database(f"bench_{len(figures[name])}_{'alt' if path else 'this'}")
+            upgrade(make_engine(StoreSettings(url=url)))
+            env = {**os.environ, **({"PYTHONPATH": path} if path else {})}
+            command = [sys.executable, __file__, "--drain", settings.url, url, str(events), f"drain-{round_}-{name}"]
+            database_cpu, broker_cpu = process_cpu_s(database.pid), process_cpu_s(broker.pid)
+            result = subprocess.run(command, env=env, cwd=workdir, capture_output=True, text=True, check=True)
+            figures[name].append(
+                {
+                    **json.loads(result.stdout.splitlines()[-1]),
+                    "database_cpu_s": process_cpu_s(database.pid) - database_cpu,
+                    "broker_cpu_s": process_cpu_s(broker.pid) - broker_cpu,
+                }
+            )
+    print("### Forwarder throughput, Kafka -> PostgreSQL (one forwarder process, medians of the rounds)\n")
+    print("| code | events/s | rounds (events/s) | per event: forwarder CPU | PostgreSQL CPU | Kafka CPU", end=" ")
+    print("| forwarder CPU / wall | rows stored |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, runs in figures.items():
+        rates = [events / run["drain_s"] for run in runs]
+        per_event = {key: statistics.median(run[key] for run in runs) / events * 1e6 for key in runs[0]}
+        busy = statistics.median(run["cpu_s"] / run["drain_s"] for run in runs)
+        print(
+            f"| {name} | {statistics.median(rates):,.0f} | {' / '.join(f'{r:,.0f}' for r in rates)} "
+            f"| {per_event['cpu_s']:.1f} µs | {per_event['database_cpu_s']:.1f} µs "
+            f"| {per_event['broker_cpu_s']:.1f} µs "
+            f"| {busy:.0%} | {min(int(run['stored']) for run in runs):,} |"
+        )
+    print()
     return settings
 
 
@@ -192,9 +257,19 @@ async def lag(kafka: KafkaServer, store_url: str, rate: int, seconds: int, workd
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000, help="backlog size for the throughput run")
+    parser.add_argument("--rounds", type=int, default=1, help="throughput rounds (each code version once per round)")
+    parser.add_argument(
+        "--alternative", metavar="PYTHONPATH", help="also drain with these sources first on the path (e.g. older code)"
+    )
+    parser.add_argument("--only", choices=["throughput"], help="skip the scale-out and lag runs")
     parser.add_argument("--rate", type=int, default=2000, help="events/s for the lag run")
     parser.add_argument("--seconds", type=int, default=30, help="duration of the lag run")
+    parser.add_argument("--drain", nargs=4, metavar=("BUS_URL", "STORE_URL", "EVENTS", "GROUP"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.drain:  # a throughput round's forwarder process
+        bus_url, store_url, events, group = args.drain
+        print(json.dumps(asyncio.run(drain(bus_url, store_url, int(events), group, Path.cwd()))))
+        return
     workdir = Path(tempfile.mkdtemp(prefix="driftloop-bench-"))
     kafka = KafkaServer(workdir / "kafka")
     postgres = PostgresServer(Path(tempfile.mkdtemp(prefix="driftloop-bench-pg-")))
@@ -203,16 +278,16 @@ def main() -> None:
     try:
         print(f"Machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start (shared);")
         print("Kafka 4.1 (one broker, KRaft) and PostgreSQL on the same machine, fsync off (throwaway cluster).\n")
-        url = postgres.create_database("bench_throughput")
-        upgrade(make_engine(StoreSettings(url=url)))
-        settings = asyncio.run(throughput(kafka, url, args.events, workdir))
-        for members in (1, 2):
-            url = postgres.create_database(f"bench_scale_{members}")
+        settings = throughput(kafka, postgres, args.events, args.rounds, args.alternative, workdir)
+        if args.only != "throughput":
+            for members in (1, 2):
+                url = postgres.create_database(f"bench_scale_{members}")
+                upgrade(make_engine(StoreSettings(url=url)))
+                asyncio.run(scale_out(settings, url, args.events, members, workdir))
+            url = postgres.create_database("bench_lag")
             upgrade(make_engine(StoreSettings(url=url)))
-            asyncio.run(scale_out(settings, url, args.events, members, workdir))
-        url = postgres.create_database("bench_lag")
-        upgrade(make_engine(StoreSettings(url=url)))
-        asyncio.run(lag(kafka, url, args.rate, args.seconds, workdir))
+            asyncio.run(lag(kafka, url, args.rate, args.seconds, workdir))
+        print(f"Load average at the end: {os.getloadavg()[0]:.1f}.")
     finally:
         kafka.stop()
         postgres.stop()

@@ -39,6 +39,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     DRIFTLOOP_HOST=0.0.0.0 \
     DRIFTLOOP_PORT=8080 \
+    DRIFTLOOP_GRPC_PORT=8001 \
     DRIFTLOOP_REGISTRY__PATH=/var/lib/driftloop/registry \
     DRIFTLOOP_BUS__SPILL_PATH=/var/lib/driftloop/spill
 RUN groupadd --system --gid 10001 driftloop \
@@ -49,7 +50,8 @@ COPY docker/healthcheck.py /usr/local/lib/driftloop/healthcheck.py
 WORKDIR /var/lib/driftloop
 VOLUME ["/var/lib/driftloop", "/tmp"]
 USER 10001:10001
-EXPOSE 8080
+# HTTP (REST and V2), and the Open Inference Protocol over gRPC.
+EXPOSE 8080 8001
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "/usr/local/lib/driftloop/healthcheck.py", "/v2/health/live"]
 ENTRYPOINT ["python", "-m", "driftloop_scoring"]

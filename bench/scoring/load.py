@@ -1,4 +1,5 @@
-"""Load from wrk: a POST of one JSON body, and the figures parsed from its ``--latency`` report."""
+"""Load from wrk: a POST of one body (JSON, or any bytes with their headers), and the figures parsed
+from its ``--latency`` report."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ local file = assert(io.open("{body}", "rb"))
 wrk.method = "POST"
 wrk.body = file:read("*a")
 file:close()
-wrk.headers["Content-Type"] = "application/json"
+{headers}
 """
+JSON_HEADERS = {"Content-Type": "application/json"}
 _UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
 
@@ -47,9 +49,11 @@ def ensure_wrk() -> str:
     return found
 
 
-def write_script(body_path: Path) -> Path:
+def write_script(body_path: Path, headers: dict[str, str] | None = None) -> Path:
+    """A wrk script that POSTs the file's bytes with ``headers`` (default: JSON's content type)."""
     script = body_path.with_suffix(".lua")
-    script.write_text(_LUA.format(body=body_path))
+    lines = "\n".join(f'wrk.headers["{name}"] = "{value}"' for name, value in (headers or JSON_HEADERS).items())
+    script.write_text(_LUA.format(body=body_path, headers=lines))
     return script
 
 

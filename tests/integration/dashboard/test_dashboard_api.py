@@ -6,6 +6,8 @@ import httpx
 import pytest
 from dashboard_loop import LABELLED_PHASE1, LABELLED_PHASE2, RECORDS_PER_REQUEST, TOKEN, LoopStore
 
+from driftloop.registry import Registry
+
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -42,6 +44,46 @@ def test_aggregates_add_up_to_what_the_loop_stored(loop_store: LoopStore, contro
     [job] = timeline["jobs"]
     assert job["outcome"] == "promoted"
     assert job["ci"][0] <= job["gain"] <= job["ci"][1]
+
+
+def test_the_story_charts_say_what_the_rules_and_the_gate_judged(loop_store: LoopStore, controller_url: str) -> None:
+    base = f"{controller_url}/dashboard/api/models/credit"
+    holdout = Registry(loop_store.registry).resolve("credit").document("metrics")["holdout"]["roc_auc"]
+    # The controller runs the packaged policy: its performance-drop rule judges the training's metric.
+    judged = httpx.get(f"{base}/performance", headers=AUTH).json()["judged"]
+    assert judged["metric"] == "roc_auc"
+    assert judged["rule"] == "performance-drop"
+    assert judged["holdout"] == pytest.approx(holdout)
+    assert judged["fires_at"] == pytest.approx(holdout * (1 - judged["drop"]), abs=1e-4)
+    assert judged["value"]
+    assert all(0.0 <= v <= 1.0 for v in judged["value"] if v is not None)
+
+    firings = httpx.get(f"{base}/drift", headers=AUTH).json()["firings"]
+    assert firings
+    assert {f["rule"] for f in firings} == {"feature-drift"}
+    assert all(f["statistic"] == "drift" and f["evidence"] for f in firings)
+
+    view = httpx.get(f"{base}/columns", headers=AUTH).json()
+    window, dataset = view["window"], view["dataset"]
+    assert window["version"] == 2  # the latest window: the shifted traffic scored by credit@2
+    verdicts = [c for c in view["columns"] if c["column"] != "__predictions__" and c["drifted"] is not None]
+    assert dataset["judged"] == len(verdicts)
+    assert dataset["drifted_columns"] == sum(1 for c in verdicts if c["drifted"])
+    assert dataset["share"] == pytest.approx(dataset["drifted_columns"] / dataset["judged"], abs=1e-4)
+    assert dataset["threshold"] == 0.5
+    assert dataset["drifted"] == (dataset["share"] >= 0.5)
+    assert dataset["drifted_columns"] >= 1  # the covariate shift moves income
+    for column in view["columns"]:
+        assert len(column["bins"]) == len(column["reference"]) == len(column["current"]), column["column"]
+        assert sum(column["reference"]) == pytest.approx(1.0, abs=1e-3)
+        assert sum(column["current"]) == pytest.approx(1.0, abs=1e-3), column["column"]
+        # Small windows: the p-value tests, with the verdict that their score and threshold give.
+        assert column["test"] in ("KS test", "chi-squared test"), column
+        assert column["drifted"] == (column["score"] < column["threshold"]), column
+    income = next(c for c in view["columns"] if c["column"] == "income")
+    assert income["drifted"]
+    assert income["kind"] == "numeric"
+    assert income["score_kind"] == "p-value"
 
 
 @pytest.mark.parametrize(

@@ -1,27 +1,23 @@
-"""The Azure DevOps client against a stand-in of the Runs - Run Pipeline API over real HTTP.
-
-The stand-in (not Azure DevOps) checks each request the way the real service does - method, path,
-api-version, Basic auth with an empty user and the PAT, the body's shape - and answers like it: the
-run with id, state and _links on success, an HTML 401 for a bad token, a JSON 404 for an unknown
-pipeline.
-"""
+"""The Azure DevOps client against a stand-in of the Runs - Run Pipeline API over real HTTP
+(tests/integration/azure_devops_standin.py: it checks requests and answers as the service does)."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import yaml
+from azure_devops_standin import (
+    ORGANIZATION,
+    PAT,
+    PIPELINE_ID,
+    PROJECT,
+    StandIn,
+    declared_parameters,
+    serving_azure_devops,
+)
 from pydantic import Field, SecretStr
 
 from driftloop.settings import ServiceSettings
@@ -35,126 +31,11 @@ from driftloop_controller.azure_devops import (
     retrain_parameters,
 )
 
-RETRAIN_YML = Path(__file__).resolve().parents[3] / "azure-pipelines" / "retrain.yml"
-ORGANIZATION, PROJECT, PIPELINE_ID, PAT = "contoso", "driftloop", 42, "pat-0123456789"
-
-
-@dataclass
-class StandIn:
-    """What the stand-in knows (its one pipeline, the valid PAT) and what it was sent."""
-
-    base_url: str = ""
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    next_run_id: int = 1000
-
-
-def _run_request(body: bytes) -> dict[str, Any] | None:
-    """The Run Pipeline body if it has the shape the service accepts: a refs/ refName, string parameters."""
-    try:
-        run = json.loads(body)
-        ref = run["resources"]["repositories"]["self"]["refName"]
-        parameters = run["templateParameters"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    if not (isinstance(ref, str) and ref.startswith("refs/") and isinstance(parameters, dict)):
-        return None
-    return run if all(isinstance(v, str) for v in parameters.values()) else None
-
-
-def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # keep pytest output clean
-            pass
-
-        def _send(self, status: int, body: Any, content_type: str = "application/json; charset=utf-8") -> None:
-            payload = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def do_GET(self) -> None:
-            self._send(405, {"message": "The requested resource does not support http method 'GET'."})
-
-        def do_POST(self) -> None:
-            url = urlsplit(self.path)
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            state.requests.append({"path": url.path, "query": parse_qs(url.query), "headers": dict(self.headers)})
-            expected_auth = "Basic " + base64.b64encode(f":{PAT}".encode()).decode()
-            if self.headers.get("Authorization") != expected_auth:
-                # The real service answers a bad PAT with an HTML page, not JSON.
-                self._send(
-                    401,
-                    "<html><body>Access Denied: The Personal Access Token used has expired.</body></html>",
-                    "text/html; charset=utf-8",
-                )
-                return
-            parts = url.path.strip("/").split("/")
-            if len(parts) != 6 or parts[2:4] != ["_apis", "pipelines"] or parts[5] != "runs":
-                self._send(404, {"message": f"No route for {url.path}"})
-                return
-            organization, project, pipeline = parts[0], parts[1], parts[4]
-            if parse_qs(url.query).get("api-version") != ["7.1"]:
-                self._send(400, {"message": "The api-version query parameter is required and must be 7.1 here."})
-                return
-            if (organization, project, pipeline) != (ORGANIZATION, PROJECT, str(PIPELINE_ID)):
-                self._send(
-                    404,
-                    {
-                        "$id": "1",
-                        "innerException": None,
-                        "message": f"Pipeline with id {pipeline} not found.",
-                        "typeName": "Microsoft.Azure.Pipelines.WebApi.PipelineNotFoundException",
-                        "typeKey": "PipelineNotFoundException",
-                        "errorCode": 0,
-                        "eventId": 3000,
-                    },
-                )
-                return
-            run = _run_request(body)
-            if run is None:
-                self._send(400, {"message": "Bad request body for Run Pipeline.", "typeKey": "ArgumentException"})
-                return
-            ref = run["resources"]["repositories"]["self"]["refName"]
-            state.requests[-1]["body"] = run
-            state.next_run_id += 1
-            base = f"{state.base_url}/{ORGANIZATION}/{PROJECT}"
-            self._send(
-                200,
-                {
-                    "_links": {
-                        "self": {"href": f"{base}/_apis/pipelines/{PIPELINE_ID}/runs/{state.next_run_id}"},
-                        "web": {"href": f"{base}/_build/results?buildId={state.next_run_id}"},
-                        "pipeline.web": {"href": f"{base}/_build/definition?definitionId={PIPELINE_ID}"},
-                        "pipeline": {"href": f"{base}/_apis/pipelines/{PIPELINE_ID}?revision=3"},
-                    },
-                    "pipeline": {"id": PIPELINE_ID, "revision": 3, "name": "driftloop-retrain", "folder": "\\"},
-                    "state": "inProgress",
-                    "createdDate": "2026-11-27T10:00:00.0000000Z",
-                    "url": f"{base}/_apis/pipelines/{PIPELINE_ID}/runs/{state.next_run_id}",
-                    "resources": {"repositories": {"self": {"refName": ref, "version": "0" * 40}}},
-                    "id": state.next_run_id,
-                    "name": "20261127.1",
-                },
-            )
-
-    return Handler
-
 
 @pytest.fixture
 def stand_in() -> Iterator[StandIn]:
-    state = StandIn()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving_azure_devops() as state:
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def settings_for(stand_in: StandIn, **overrides: Any) -> AzureDevOpsSettings:
@@ -255,11 +136,17 @@ def test_settings_come_from_the_documented_environment_variables(monkeypatch: py
 
 
 def test_start_retrain_passes_parameters_that_retrain_yml_declares(stand_in: StandIn) -> None:
+    paths = {
+        "target": "default",
+        "data_path": "/var/lib/driftloop/datasets/ab12/train.parquet",
+        "holdout_path": "/var/lib/driftloop/datasets/ab12/holdout.parquet",
+        "config_path": "/var/lib/driftloop/datasets/jobs/j1.yaml",
+        "job_id": "j1",
+    }
+
     async def scenario() -> PipelineRun:
         async with AzureDevOpsClient(settings_for(stand_in)) as client:
-            return await client.start_retrain(
-                "credit", "psi(income) 0.31 > 0.2", target="default", data_path="/d.parquet"
-            )
+            return await client.start_retrain("credit", "psi(income) 0.31 > 0.2", **paths)
 
     asyncio.run(scenario())
     sent = stand_in.requests[0]["body"]["templateParameters"]
@@ -267,9 +154,17 @@ def test_start_retrain_passes_parameters_that_retrain_yml_declares(stand_in: Sta
         "modelName": "credit",
         "reason": "psi(income) 0.31 > 0.2",
         "target": "default",
-        "dataPath": "/d.parquet",
+        "dataPath": "/var/lib/driftloop/datasets/ab12/train.parquet",
+        "holdoutPath": "/var/lib/driftloop/datasets/ab12/holdout.parquet",
+        "configPath": "/var/lib/driftloop/datasets/jobs/j1.yaml",
+        "jobId": "j1",
     }
-    declared = {p["name"] for p in yaml.safe_load(RETRAIN_YML.read_text())["parameters"]}
     # Azure DevOps refuses a run whose templateParameters name a parameter the YAML does not declare.
-    assert set(sent) <= declared
-    assert set(retrain_parameters("credit", "scheduled")) <= declared
+    assert set(sent) <= declared_parameters()
+    assert set(retrain_parameters("credit", "scheduled")) == {"modelName", "reason"}  # the rest: defaults
+
+
+def test_a_parameter_retrain_yml_does_not_declare_is_refused_like_azure_devops_does(stand_in: StandIn) -> None:
+    with pytest.raises(AzureDevOpsError) as caught:
+        run(settings_for(stand_in), {"modelName": "credit", "minImprovement": "0.01"})
+    assert "(400: Unexpected parameter 'minImprovement')" in caught.value.message

@@ -105,3 +105,24 @@ async def test_a_malformed_request_names_its_field(client: httpx.AsyncClient) ->
     assert response.status_code == 422
     fields = {problem["field"] for problem in response.json()["error"]["details"]}
     assert fields == {"model", "records"}
+
+
+# -- the document's examples name the registry's models, and the service answers them ----------
+
+
+async def test_every_example_in_the_document_is_answered(client: httpx.AsyncClient, store: object) -> None:
+    document = (await client.get("/openapi.json")).json()
+    answered = []
+    for path in ("/v1/transform", "/v1/datasets"):
+        content = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        for key, example in content["examples"].items():
+            assert example["value"]["model"] == key == "credit"
+            response = await client.post(path, json=example["value"])
+            assert 200 <= response.status_code < 300, (path, response.text)
+            answered.append(path)
+    assert answered == ["/v1/transform", "/v1/datasets"]
+
+
+async def test_without_a_key_the_document_names_no_model(secured: httpx.AsyncClient) -> None:
+    assert "credit" not in (await secured.get("/openapi.json")).text
+    assert "credit" in (await secured.get("/openapi.json", headers=KEY)).text

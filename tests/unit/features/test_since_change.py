@@ -104,6 +104,22 @@ def test_past_the_pre_change_labels_the_floor_takes_a_seeded_draw_of_source_rows
     assert len(train) == 1200
 
 
+def test_older_all_trains_on_every_older_row_weighing_a_share_of_the_post_change_rows(
+    changed: Datasets, source_frame: pd.DataFrame, before: pd.DataFrame, after: pd.DataFrame
+) -> None:
+    manifest, train, holdout = _since(changed, min_rows=300, holdout=100, older="all", older_share=0.2)
+
+    rows = manifest["quality"]["rows"]
+    assert (rows["fill_labelled"], rows["fill_source"]) == (BEFORE, len(source_frame))
+    newer = train[train["sample_weight"] == 1.0]
+    older = train[train["sample_weight"] < 1.0]
+    assert _rows(newer) == _rows(after.iloc[:-100])
+    assert len(older) == BEFORE + len(source_frame)
+    # Together the older rows weigh a fifth of the 500 post-change rows they train beside.
+    assert older["sample_weight"].sum() == pytest.approx(0.2 * (AFTER - 100))
+    assert _rows(holdout) == _rows(after.iloc[-100:])  # the judge is the new concept's alone
+
+
 def test_an_older_weight_of_one_writes_no_weight_column(changed: Datasets) -> None:
     _, train, _ = _since(changed, min_rows=700, holdout=100, older_weight=1)
     assert len(train) == 700

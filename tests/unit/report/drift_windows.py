@@ -1,7 +1,8 @@
 """Drift window rows for the rollup tests (unit, and on PostgreSQL): what ``metric_rows`` gives the store.
 
 Windows of 20 s over 7 hours: PSI, verdict score and a KS statistic for three features and the
-predictions, with NULL scores and verdicts, and the window / performance rows the charts skip.
+predictions, with NULL scores and verdicts, a window row the charts skip, and the performance rows
+(accuracy, charted; the labelled count, not).
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ def window_rows(seed: int) -> list[dict[str, Any]]:
             rows[-1].update(threshold=0.05, drifted=verdict)
             rows.append({**common, "column_name": column, "statistic": "ks", "value": rng.random()})
         rows.append({**common, "column_name": "", "statistic": "rows", "value": 1000.0})
-        rows.append({**common, "column_name": "__performance__", "statistic": "accuracy", "value": 0.8})
+        accuracy = 0.7 + 0.2 * rng.random()
+        rows.append({**common, "column_name": "__performance__", "statistic": "accuracy", "value": accuracy})
+        rows.append({**common, "column_name": "__performance__", "statistic": "labelled", "value": 100.0})
     for row in rows:
         row.setdefault("threshold", None)
         row.setdefault("drifted", None)

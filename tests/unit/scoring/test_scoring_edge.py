@@ -147,7 +147,7 @@ async def test_every_example_in_the_document_is_answered(client: httpx.AsyncClie
         content = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
         if "examples" not in content:
             continue
-        parameters = {p["name"]: p["example"] for p in operation["parameters"]}
+        parameters = {p["name"]: p["example"] for p in operation["parameters"] if p["in"] == "path"}
         for key, example in content["examples"].items():
             name = key.removesuffix(EVENT_TIME_EXAMPLE)  # "credit-event-time": credit's records with their times
             if "{version}" in template and name != parameters["name"]:
@@ -162,6 +162,27 @@ async def test_every_example_in_the_document_is_answered(client: httpx.AsyncClie
     assert {key.removesuffix(EVENT_TIME_EXAMPLE) for _, key in answered} == {"credit", "purpose", "rate"}
     assert ("/v1/models/credit/predict", f"credit{EVENT_TIME_EXAMPLE}") in answered
     assert ("/v1/models/purpose/feedback", "purpose") in answered  # a multiclass label, not 1
+    assert ("/v1/models/rate/feedback", "rate") in answered  # a number for the regressor
+
+
+async def test_each_operation_shows_the_examples_of_the_model_it_names(client: httpx.AsyncClient) -> None:
+    """Swagger UI sends the path it shows with the example it shows: the two must be the same model."""
+    document = (await client.get("/openapi.json")).json()
+    served = {m["name"] for m in (await client.get("/v1/models")).json()["models"]}
+    for template, item in document["paths"].items():
+        operation = item.get("post") or {}
+        examples = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("examples")
+        if examples is None:
+            continue
+        named = {p["name"]: p.get("example") for p in operation["parameters"]}.get("name")
+        model = named or template.split("/")[3]
+        assert model in served, template
+        assert {key.removesuffix(EVENT_TIME_EXAMPLE) for key in examples} == {model}, template
+    for model in served:  # each model under its own tag, with its own record schema
+        own = document["paths"][f"/v1/models/{model}/predict"]["post"]
+        assert own["tags"] == [f"model {model}"]
+        schema = own["requestBody"]["content"]["application/json"]["schema"]["properties"]["records"]["items"]
+        assert schema["title"] == f"{model} record"
 
 
 async def test_the_example_path_names_a_served_model(client: httpx.AsyncClient) -> None:

@@ -24,7 +24,11 @@ def v2_request(metadata: dict[str, Any], records: list[dict[str, Any]], nested: 
 
 
 async def test_server_metadata_and_health(client: httpx.AsyncClient) -> None:
-    assert (await client.get("/v2")).json() == {"name": "driftloop-scoring", "version": "0.1.0", "extensions": []}
+    assert (await client.get("/v2")).json() == {
+        "name": "driftloop-scoring",
+        "version": "0.1.0",
+        "extensions": ["binary_tensor_data"],
+    }
     assert (await client.get("/v2/health/live")).json() == {"live": True}
     ready = await client.get("/v2/health/ready")
     assert (ready.status_code, ready.json()["ready"]) == (200, True)

@@ -99,7 +99,8 @@ def test_every_container_has_probes_on_the_named_http_port(render: Render, value
     assert sorted(d["metadata"]["name"] for d in deployments) == sorted(name_of(c) for c in COMPONENTS)
     for deployment in deployments:
         c = container(deployment)
-        assert [p["name"] for p in c["ports"]] == ["http"]
+        grpc = ["grpc"] if deployment["metadata"]["name"] == name_of("scoring") else []  # test_chart_grpc.py
+        assert [p["name"] for p in c["ports"]] == ["http", *grpc]
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             assert c[probe]["httpGet"]["port"] == "http", (deployment["metadata"]["name"], probe)
         assert c["resources"]["requests"]

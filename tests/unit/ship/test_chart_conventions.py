@@ -28,6 +28,18 @@ def test_global_image_registry_wins_over_image_registry(render: Render) -> None:
         assert container(manifests, component)["image"] == f"mirror.example.com/team/driftloop-{component}:0.1.0"
     [test_pod] = find(manifests, "Pod")
     assert test_pod["spec"]["containers"][0]["image"] == "mirror.example.com/team/driftloop-scoring:0.1.0"
+    seeded = render(
+        "global.imageRegistry=mirror.example.com/team/",
+        f"retrainController.image.digest={DIGEST}",
+        "seed.enabled=true",
+        "seed.url=https://data.example.com/credit.csv",
+        "seed.target=default",
+    )
+    [seed] = find(seeded, "Job")
+    # The seed Job runs the controller's image: the mirror, and the digest when one is given.
+    assert seed["spec"]["template"]["spec"]["containers"][0]["image"] == (
+        f"mirror.example.com/team/driftloop-retrain-controller@{DIGEST}"
+    )
     only_local = render("image.registry=acr.example.com")
     assert container(only_local, "scoring")["image"] == "acr.example.com/driftloop-scoring:0.1.0"
 

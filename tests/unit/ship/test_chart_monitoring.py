@@ -199,8 +199,9 @@ def test_each_service_has_one_policy_for_its_own_pods(render: Render) -> None:
         selector = policy["spec"]["podSelector"]["matchLabels"]
         assert [n for n, labels in pods.items() if selector.items() <= labels.items()] == [policy["metadata"]["name"]]
         assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
-        # In: only the http port. Out: every rule names its ports (nothing is open to all ports).
-        assert {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]} == {"http"}
+        # In: only the http port (and scoring's grpc). Out: every rule names its ports (nothing is open to all ports).
+        grpc = {"grpc"} if policy["metadata"]["name"] == name_of("scoring") else set()
+        assert {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]} == {"http", *grpc}
         assert all(rule["ports"] for rule in policy["spec"]["egress"])
         assert problems(policy, KUBERNETES_VERSION) == []
 

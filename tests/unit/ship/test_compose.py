@@ -31,7 +31,8 @@ def test_each_service_is_built_from_its_dockerfile_and_listens_on_its_port(name:
     assert service["build"]["dockerfile"] == f"docker/{name}.Dockerfile"
     assert service["image"].startswith(f"driftloop-{name}:")
     assert service["environment"]["DRIFTLOOP_PORT"] == str(PORTS[name])
-    assert service["ports"] == [f"127.0.0.1:{PORTS[name]}:{PORTS[name]}"]
+    grpc = ["127.0.0.1:8001:8001"] if name == "scoring" else []  # the image's DRIFTLOOP_GRPC_PORT
+    assert service["ports"] == [f"127.0.0.1:{PORTS[name]}:{PORTS[name]}", *grpc]
     assert service["read_only"] is True
     assert "registry:/var/lib/driftloop/registry" in service["volumes"]
     assert set(service["environment"]) <= KNOWN_SETTINGS

@@ -9,24 +9,20 @@ started with the rendered ConfigMap and container environment, and the test pod'
 from __future__ import annotations
 
 import io
-import os
 import re
-import socket
 import subprocess
 import sys
 import tarfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
+from chart_processes import START_LIMIT_S, run_script, service_from_chart, serving_files, values_of
 from ship_helpers import CHART, ROOT, Manifests, Render, find, helm_template
 
 from driftloop.datasets import write_credit_csv
@@ -36,7 +32,6 @@ SEED_SCRIPT = (CHART / "files" / "seed_model.py").read_text()
 TEST_SCRIPT = (CHART / "files" / "helm_test.py").read_text()
 SEED = ("seed.enabled=true", "seed.target=default", "seed.timeBudget=20", "seed.maxTrials=2")
 KEYS = "first-key, second-key"  # DRIFTLOOP_AUTH__API_KEYS as the Secret holds it
-START_LIMIT_S = 60.0
 
 
 def seed_job(manifests: Manifests) -> dict[str, Any]:
@@ -49,79 +44,15 @@ def seed_container(manifests: Manifests) -> dict[str, Any]:
     return only
 
 
-def values_of(env: list[dict[str, Any]]) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in env if "value" in e}
-
-
 def run(script: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    # The images put their venv first on PATH; here that is this interpreter's (`driftloop train`).
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    command = [sys.executable, "-c", script]
-    return subprocess.run(command, env={**env, "PATH": path}, capture_output=True, text=True, timeout=timeout)
-
-
-@contextmanager
-def serving_files(directory: Path) -> Iterator[str]:
-    """A real HTTP server on 127.0.0.1 serving ``directory``: its base URL."""
-    handler = partial(SimpleHTTPRequestHandler, directory=str(directory))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return run_script(script, env, timeout=timeout)
 
 
 @contextmanager
 def scoring_from_chart(manifests: Manifests, tmp: Path, **overrides: str) -> Iterator[str]:
     """`driftloop serve scoring` with the rendered ConfigMap and container env; its base URL."""
-    [config] = find(manifests, "ConfigMap")
-    [deployment] = [d for d in find(manifests, "Deployment") if d["metadata"]["name"].endswith("-scoring")]
-    [container] = deployment["spec"]["template"]["spec"]["containers"]
-    port = free_port()
-    env = {
-        **os.environ,
-        **config["data"],
-        **values_of(container["env"]),
-        # What the pod's volumes and Secret give it, and this machine's loopback instead of 0.0.0.0.
-        "DRIFTLOOP_BUS__SPILL_PATH": str(tmp / "spill"),
-        "DRIFTLOOP_HOST": "127.0.0.1",
-        "DRIFTLOOP_PORT": str(port),
-        **overrides,
-    }
-    log = tmp / "scoring.log"
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "driftloop.cli.main", "serve", "scoring"],
-            env=env,
-            cwd=tmp,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        give_up = time.monotonic() + START_LIMIT_S
-        while True:
-            assert process.poll() is None, f"scoring exited:\n{log.read_text()[-3000:]}"
-            try:
-                httpx.get(base + "/v2/health/live", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < give_up, f"scoring did not start:\n{log.read_text()[-3000:]}"
-                time.sleep(0.1)  # the port is not open yet
+    with service_from_chart(manifests, "scoring", tmp, **overrides) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def wait_until_ready(base: str) -> None:
@@ -256,8 +187,14 @@ def test_a_first_install_turns_ready_once_seeded_and_answers_the_helm_test(rende
             "secrets.existingSecret=driftloop-secrets",
         )
         with scoring_from_chart(manifests, tmp_path, DRIFTLOOP_AUTH__API_KEYS=KEYS.replace(" ", "")) as base:
-            # Empty registry: live, not ready, and the helm test says so rather than passing.
-            assert httpx.get(base + "/v2/health/ready").status_code == 503
+            # Empty registry: live, not ready, saying why in the body and the log; the helm test
+            # says so rather than passing.
+            not_ready = httpx.get(base + "/v2/health/ready")
+            assert not_ready.status_code == 503
+            assert not_ready.json()["reason"] == "no_model"
+            assert f"no model in the registry at {registry_dir} yet" in not_ready.json()["message"]
+            assert "seed.enabled" in not_ready.json()["message"]
+            assert "scoring is not ready (no_model): no model in the registry" in (tmp_path / "scoring.log").read_text()
             early = run(TEST_SCRIPT, helm_test_env(manifests, base, KEYS))
             assert early.returncode != 0
             assert "not ready" in early.stderr

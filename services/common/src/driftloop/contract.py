@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -82,6 +83,23 @@ class DataContract(BaseModel):
 
     def columns_of(self, kind: ColumnKind) -> list[str]:
         return [spec.name for spec in self.columns if spec.kind is kind]
+
+    def example_record(self) -> dict[str, Any]:
+        """A plausible record (OpenAPI examples, warm-up): the first category, the middle of the training range."""
+        record: dict[str, Any] = {}
+        for spec in self.columns:
+            if spec.kind is ColumnKind.CATEGORICAL:
+                record[spec.name] = (spec.categories or ["a"])[0]
+            elif spec.kind is ColumnKind.BOOLEAN:
+                record[spec.name] = True
+            else:
+                low, high = spec.minimum or 0.0, spec.maximum or 0.0
+                record[spec.name] = round((low + high) / 2, 3)
+        return record
+
+    def example_label(self) -> Any:
+        """A valid ``actual`` for feedback: the first class label of a classifier, a number for a regressor."""
+        return self.class_labels[0] if self.class_labels else 0.0
 
     def save(self, path: Path) -> None:
         path.write_text(self.model_dump_json(indent=2))

@@ -15,7 +15,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 StrategyKind = Literal["recent", "source+recent", "source", "since_change"]
 SINCE_CHANGE = "since_change"
 # What a default strategy hands on to the change-following one (the rest is about other kinds).
-_CHANGE_FIELDS = {"holdout", "holdout_share", "seed", "min_rows", "older_weight", "weight_column"}
+_CHANGE_FIELDS = {
+    "holdout", "holdout_share", "seed", "min_rows", "older_weight", "older", "older_share", "weight_column",
+}  # fmt: skip
 
 
 class QualityGate(BaseModel):
@@ -64,6 +66,13 @@ class Strategy(BaseModel):
     records from before the change, then with source rows (the floor fill)."""
     older_weight: float = Field(default=0.25, gt=0.0, le=1.0)
     """since_change: sample weight of a floor-fill row (a post-change row weighs 1); 1 writes no weight column."""
+    older: Literal["floor", "all"] = "floor"
+    """since_change: which rows from before the change are trained on: ``floor``, only those that fill the
+    floor (``min_rows``); ``all``, every pre-change labelled record and every source row, together weighing
+    ``older_share`` of the post-change rows, so that they decide only where the post-change rows say nothing
+    (a shift of the inputs rather than of the concept: docs/features.md)."""
+    older_share: float = Field(default=0.25, gt=0.0, le=1.0)
+    """since_change with ``older: all``: the older rows' total weight as a share of the post-change rows'."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Strategy:

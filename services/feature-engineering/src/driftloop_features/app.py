@@ -26,6 +26,7 @@ from driftloop.registry import Registry
 from driftloop.store import make_engine, upgrade
 from driftloop_features import metrics
 from driftloop_features.datasets import Datasets
+from driftloop_features.openapi import features_document
 from driftloop_features.settings import FeaturesSettings
 from driftloop_features.strategy import DatasetRequest
 from driftloop_features.transform import Transformer
@@ -109,5 +110,11 @@ def create_app(settings: FeaturesSettings | None = None) -> FastAPI:
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    install_edge(app, keys=keys, max_body_bytes=settings.limits.max_body_bytes)
+    registry = Registry(settings.registry.path)
+    install_edge(
+        app,
+        keys=keys,
+        max_body_bytes=settings.limits.max_body_bytes,
+        document=lambda authorized: features_document(app, registry, settings.features.sources, with_models=authorized),
+    )
     return app

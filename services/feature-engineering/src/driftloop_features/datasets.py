@@ -268,6 +268,10 @@ def _since_change(
     if missing and (source := source_rows(required=False)) is not None:
         # A seeded draw rather than the file's last rows: the order of a file says nothing about time.
         fill_source = source.sample(n=min(missing, len(source)), random_state=strategy.seed).sort_index()
+    if enough and strategy.older == "all" and (source := source_rows(required=False)) is not None:
+        fill_labelled, fill_source = before, source
+    elif enough and strategy.older == "all":
+        fill_labelled = before
     older = pd.concat([p for p in (fill_labelled, fill_source) if len(p)] or [labelled.iloc[0:0]])
     origin = "since_change"
     if not enough:
@@ -352,8 +356,11 @@ def _random_holdout(
 def _training_set(source: pd.DataFrame, recent: pd.DataFrame, older: pd.DataFrame, strategy: Strategy) -> pd.DataFrame:
     if strategy.kind == SINCE_CHANGE:
         # The floor fill teaches the old concept: it is marked by a lower weight (train/ honours the column).
-        if len(older) and strategy.older_weight < 1:
-            older = older.assign(**{strategy.weight_column: float(strategy.older_weight)})
+        weight = strategy.older_weight
+        if strategy.older == "all" and len(older):
+            weight = min(1.0, strategy.older_share * max(len(recent), 1) / len(older))
+        if len(older) and weight < 1:
+            older = older.assign(**{strategy.weight_column: float(weight)})
             recent = recent.assign(**{strategy.weight_column: 1.0})
         source, recent = older, recent
     elif strategy.kind == "source+recent" and strategy.weighting == "column":

@@ -14,11 +14,14 @@ from pydantic import BaseModel, Field
 from driftloop import __version__
 from driftloop.errors import DriftloopError
 from driftloop.http import NO_FASTAPI_DOCS, KeyChecker, install_edge, json_error
+from driftloop.registry import Registry
 from driftloop.store.engine import make_engine
 from driftloop.store.migrate import upgrade
 from driftloop_controller.controller import Controller
 from driftloop_controller.dashboard import dashboard_reader, dashboard_router
+from driftloop_controller.handoff import PipelineReport
 from driftloop_controller.metrics import WEBHOOKS
+from driftloop_controller.openapi import controller_document
 from driftloop_controller.read_api import read_router
 from driftloop_controller.settings import ControllerSettings
 
@@ -104,6 +107,11 @@ def create_app(settings: ControllerSettings | None = None) -> FastAPI:
     async def cancel_job(job_id: str, controller: ControllerDep) -> dict[str, Any]:
         return controller.cancel(job_id).to_dict()
 
+    @app.post("/v1/jobs/{job_id}/pipeline-run", dependencies=[Admin])
+    async def report_pipeline_run(job_id: str, body: PipelineReport, controller: ControllerDep) -> dict[str, Any]:
+        # The retrain pipeline the job was handed to reports its end (handoff.py).
+        return controller.report_pipeline_run(job_id, body).to_dict()
+
     @app.get("/v1/models/{name}/versions", dependencies=[Reader])
     async def versions(name: str, controller: ControllerDep) -> dict[str, Any]:
         return controller.versions(name)
@@ -118,5 +126,12 @@ def create_app(settings: ControllerSettings | None = None) -> FastAPI:
 
     app.include_router(dashboard_router())
     app.include_router(read_router())
-    install_edge(app, keys=reader, max_body_bytes=settings.limits.max_body_bytes, render=_render_error)
+    registry = Registry(settings.registry.path)
+    install_edge(
+        app,
+        keys=reader,
+        max_body_bytes=settings.limits.max_body_bytes,
+        document=lambda authorized: controller_document(app, registry, with_models=authorized),
+        render=_render_error,
+    )
     return app

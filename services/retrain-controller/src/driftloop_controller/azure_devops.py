@@ -7,17 +7,20 @@ this project descends from did with an Azure Function:
     POST {base_url}/{organization}/{project}/_apis/pipelines/{pipeline_id}/runs?api-version=7.1
     Authorization: Basic base64(":" + PAT)
     {"resources": {"repositories": {"self": {"refName": "refs/heads/main"}}},
-     "templateParameters": {"modelName": "credit", "reason": "..."}}
+     "templateParameters": {"modelName": "credit", "reason": "...", "jobId": "...",
+                            "dataPath": "<datasets>/<sha256>/train.parquet", ...}}
 
 The answer is the run (id, name, state, ``_links.web.href``). Failures are ``AzureDevOpsError``
 (502: the upstream refused, not the caller): a refused token and an unknown pipeline each get a
-message naming the setting to fix.
+message naming the setting to fix. What the controller passes and how the run reports back is
+``handoff.py``.
 """
 
 from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -45,6 +48,9 @@ class AzureDevOpsSettings(BaseModel):
     """Service root (overridden by tests, or for Azure DevOps Server)."""
     timeout_s: float = 15.0
     """How long one call may take."""
+    datasets_mount: Path = Path("/var/lib/driftloop/datasets")
+    """The training sets' volume, as the controller and the pipeline's training Job both mount it: the
+    challenger's training configuration is written under ``jobs/`` there."""
 
     @property
     def configured(self) -> bool:
@@ -140,22 +146,32 @@ class AzureDevOpsClient:
             id=int(run["id"]), name=str(run.get("name", "")), state=str(run.get("state", "")), web_url=web
         )
 
-    async def start_retrain(
-        self, model_name: str, reason: str, *, target: str | None = None, data_path: str | None = None
-    ) -> PipelineRun:
-        """Run retrain.yml for one model (the controller's hand-off when Azure DevOps is configured)."""
-        return await self.run_pipeline(retrain_parameters(model_name, reason, target=target, data_path=data_path))
+    async def start_retrain(self, model_name: str, reason: str, **paths: str | None) -> PipelineRun:
+        """Run retrain.yml for one model; ``paths`` as in :func:`retrain_parameters`."""
+        return await self.run_pipeline(retrain_parameters(model_name, reason, **paths))
 
 
-def retrain_parameters(
-    model_name: str, reason: str, *, target: str | None = None, data_path: str | None = None
-) -> dict[str, str]:
-    """The templateParameters of azure-pipelines/retrain.yml (its parameter names; values are strings)."""
+# retrain_parameters' keywords and the retrain.yml parameters they fill.
+PARAMETER_NAMES = {
+    "target": "target",
+    "data_path": "dataPath",
+    "holdout_path": "holdoutPath",
+    "config_path": "configPath",
+    "job_id": "jobId",
+}
+
+
+def retrain_parameters(model_name: str, reason: str, **values: str | None) -> dict[str, str]:
+    """The templateParameters of azure-pipelines/retrain.yml (its parameter names; values are strings).
+
+    ``values``: ``target``, ``data_path`` (the snapshot's train.parquet), ``holdout_path``,
+    ``config_path`` (the training configuration) and ``job_id`` (whose record the run reports to);
+    one that is None is left to the pipeline's default.
+    """
     parameters = {"modelName": model_name, "reason": reason}
-    if target is not None:
-        parameters["target"] = target
-    if data_path is not None:
-        parameters["dataPath"] = data_path
+    for keyword, value in values.items():
+        if value is not None:
+            parameters[PARAMETER_NAMES[keyword]] = value
     return parameters
 
 

@@ -23,6 +23,7 @@ from driftloop.registry import CHAMPION, Registry
 from driftloop.store import jobs as states
 from driftloop.store.jobs import JobStore, RetrainJob
 from driftloop_controller.errors import JobFinishedError
+from driftloop_controller.handoff import PipelineReport, apply_report
 from driftloop_controller.job import JobRunner
 from driftloop_controller.retrain_request import dataset_plan
 from driftloop_controller.rollout import roll_out
@@ -126,6 +127,10 @@ class Controller:
             raise JobFinishedError(f"job {job_id} is already {job.state}")
         self.jobs.append_log(job_id, "cancelled by an operator")
         return self.job(job_id)
+
+    def report_pipeline_run(self, job_id: str, report: PipelineReport) -> RetrainJob:
+        """The end of the Azure DevOps run a job was handed to (handoff.apply_report)."""
+        return apply_report(self.jobs, self.job(job_id), report)
 
     def versions(self, name: str) -> dict[str, Any]:
         versions = self._known(name)

@@ -37,7 +37,7 @@ def _token(
 
 def _data(request: Request) -> ReportData:
     controller = request.app.state.controller
-    return ReportData(controller.jobs.engine, controller.registry)
+    return ReportData(controller.jobs.engine, controller.registry, controller.policy)
 
 
 Token = Annotated[str, Depends(_token)]
@@ -80,7 +80,7 @@ def dashboard_router() -> APIRouter:
 
     @router.get("/api/models/{name}/{chart}")
     def chart(name: str, chart: str, data: Data, _: Token, since: Since = None, until: Until = None) -> dict[str, Any]:
-        """One chart's aggregates: volume, latency, predictions, drift, performance or timeline."""
+        """One chart's aggregates: volume, latency, predictions, drift, columns, performance or timeline."""
         rng = data.time_range(name, parse_time(since, "since"), parse_time(until, "until"))
         return {"model": name, "chart": chart, **data.chart(chart, name, rng)}
 

@@ -18,11 +18,18 @@ from driftloop.store.jobs import JobStore, RetrainJob
 from driftloop.train.config import TrainConfig
 from driftloop.train.dataset import load_table
 from driftloop_controller.azure_devops import AzureDevOpsClient
-from driftloop_controller.features_client import FeaturesClient
+from driftloop_controller.features_client import Dataset, FeaturesClient
 from driftloop_controller.gate import compare
+from driftloop_controller.handoff import (
+    HANDED_OFF,
+    HandOff,
+    challenger_config,
+    handed_off_decision,
+    write_training_config,
+)
 from driftloop_controller.kubernetes_training import KubernetesTrainer, TrainingJobSpec, job_name
 from driftloop_controller.metrics import JOBS, STEP_SECONDS
-from driftloop_controller.retrain_request import dataset_plan
+from driftloop_controller.retrain_request import DatasetPlan, dataset_plan
 from driftloop_controller.rollout import roll_out
 from driftloop_controller.settings import ControllerSettings
 from driftloop_controller.training import TrainingWorker
@@ -69,41 +76,25 @@ class JobRunner:
             logger.exception("retrain job %s failed", job_id)
             self._fail(job, f"{type(exc).__name__}: {exc}")
             return
+        if decision.get("outcome") == HANDED_OFF:
+            # The pipeline does the rest and reports its end (handoff.apply_report); the job runs until then.
+            self.jobs.update(job_id, decision=decision)
+            return
         JOBS.labels(job.model, str(decision.get("outcome"))).inc()
         self.jobs.transition(job_id, (states.RUNNING,), states.SUCCEEDED, finished_at=states.now(), decision=decision)
         self._log(job_id, f"finished: {decision.get('outcome')}")
 
     async def _steps(self, job: RetrainJob) -> dict[str, Any]:
         model = job.model
-        if self.settings.azure_devops.configured:
-            return await self._hand_off(job)
         champion = self.registry.resolve(model, CHAMPION)
         self._log(job.id, f"retraining {model} (champion: version {champion.version}) for {job.trigger}")
-
         plan = dataset_plan(self.policy, job.evidence)
-        self._log(job.id, f"training set: {plan.describe()}")
-        with STEP_SECONDS.labels("dataset").time():
-            async with FeaturesClient(self.settings.features) as features:
-                dataset = await features.materialise(model, **plan.body)
-        self._check_cancelled(job.id)
-        self.jobs.update(job.id, dataset_id=dataset.id)
-        origin = dataset.quality.get("holdout_origin")
-        self._log(
-            job.id,
-            f"dataset {dataset.id} ready: {dataset.rows} rows (holdout from {origin}), sha256 {dataset.sha256[:12]}",
-        )
+        dataset = await self._dataset(job, plan)
+        config = challenger_config(champion, self.policy)
+        if self.settings.azure_devops.configured:
+            return await self._hand_off(job, dataset, config, plan.body["strategy"])
 
         training = self.policy.training
-        # The challenger keeps the champion's derived features (docs/features.md): same inputs, same graph shape.
-        derived = champion.document("lineage").get("parameters", {}).get("derived") or []
-        config = TrainConfig(
-            target=champion.contract.target,
-            time_budget=training.time_budget,
-            max_trials=training.max_trials,
-            seed=training.seed,
-            derived=derived,
-            **({"families": training.families} if training.families else {}),
-        )
         request = TrainRequest(
             registry_path=str(self.registry.root),
             model=model,
@@ -145,6 +136,20 @@ class JobRunner:
                 self._log(job.id, f"rollout failed: {exc.message}")
         return decision
 
+    async def _dataset(self, job: RetrainJob, plan: DatasetPlan) -> Dataset:
+        self._log(job.id, f"training set: {plan.describe()}")
+        with STEP_SECONDS.labels("dataset").time():
+            async with FeaturesClient(self.settings.features) as features:
+                dataset = await features.materialise(job.model, **plan.body)
+        self._check_cancelled(job.id)
+        self.jobs.update(job.id, dataset_id=dataset.id)
+        origin = dataset.quality.get("holdout_origin")
+        self._log(
+            job.id,
+            f"dataset {dataset.id} ready: {dataset.rows} rows (holdout from {origin}), sha256 {dataset.sha256[:12]}",
+        )
+        return dataset
+
     async def _train_in_process(self, job: RetrainJob, request: TrainRequest) -> int:
         pid = await self.worker.start()
         self._log(job.id, f"training in worker process {pid} (time budget {self.policy.training.time_budget:g}s)")
@@ -179,12 +184,21 @@ class JobRunner:
         self._log(job.id, f"the training Job succeeded: registered challenger version {version}")
         return version
 
-    async def _hand_off(self, job: RetrainJob) -> dict[str, Any]:
-        """Azure DevOps configured: start its retrain pipeline instead of training here."""
-        async with AzureDevOpsClient(self.settings.azure_devops) as devops:
-            run = await devops.start_retrain(job.model, job.trigger)
-        self._log(job.id, f"handed off to Azure DevOps: run {run.id} ({run.state}) {run.web_url or ''}")
-        return {"outcome": "handed_off", "promote": False, "azure_devops_run": {"id": run.id, "url": run.web_url}}
+    async def _hand_off(
+        self, job: RetrainJob, dataset: Dataset, config: TrainConfig, strategy: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Azure DevOps configured: its retrain pipeline trains, gates and promotes on this training set."""
+        devops = self.settings.azure_devops
+        config_path = await asyncio.to_thread(write_training_config, devops.datasets_mount, job.id, config)
+        hand_off = HandOff(job.id, job.model, job.trigger, dataset, config_path, config.target or "")
+        async with AzureDevOpsClient(devops) as client:
+            run = await client.run_pipeline(hand_off.parameters())
+        self._log(
+            job.id,
+            f"handed off to Azure DevOps: run {run.id} ({run.state}) {run.web_url or ''} trains on "
+            f"{dataset.train_path}; the job runs until the pipeline reports its end",
+        )
+        return handed_off_decision(hand_off, run, strategy)
 
     def _check_cancelled(self, job_id: str) -> None:
         job = self.jobs.get(job_id)

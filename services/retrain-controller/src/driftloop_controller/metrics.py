@@ -6,7 +6,7 @@ from prometheus_client import Counter, Histogram
 
 JOBS = Counter(
     "driftloop_controller_jobs_total",
-    "Finished retrain jobs by outcome (promoted, rejected, handed_off, failed, cancelled).",
+    "Finished retrain jobs by outcome (promoted, rejected, failed, cancelled; a hand-off counts when its run reports).",
     ["model", "outcome"],
 )
 STEP_SECONDS = Histogram(

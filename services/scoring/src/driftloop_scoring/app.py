@@ -28,6 +28,7 @@ from driftloop.telemetry.relay import RelayPublisher
 
 from .auth import KeyChecker
 from .endpoints import DataPlaneRoutes, InferenceEndpoint, inference_endpoints, v2_error_body, v2_status
+from .grpc.server import GrpcServer
 from .metrics import ScoringMetrics
 from .models import ModelStore
 from .openapi import scoring_document
@@ -94,6 +95,12 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
             if settings.registry.poll_interval_s > 0:
                 watcher = asyncio.create_task(store.watch(settings.registry.poll_interval_s), name="registry-watch")
                 stack.push_async_callback(_cancel, watcher)
+            if settings.grpc_port:
+                grpc_server = GrpcServer(
+                    service, keys, host=settings.host, port=settings.grpc_port, workers=settings.workers
+                )
+                await grpc_server.start()
+                stack.push_async_callback(grpc_server.stop)  # stops first: its calls finish, then events flush
             yield
 
     endpoints = inference_endpoints(service, keys)

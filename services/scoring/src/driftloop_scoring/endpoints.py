@@ -3,11 +3,14 @@
 FastAPI's per-request machinery (dependency resolution, pydantic models, response encoding)
 costs several times what the model does (docs/scoring.md, "Performance"), so these routes skip
 it. They are still routes of the FastAPI app, listed in its OpenAPI document (openapi.py).
+The V2 inference route also reads and writes the binary tensor data extension (v2_binary).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -24,14 +27,19 @@ from driftloop.ids import new_id
 from .auth import KeyChecker
 from .errors import MalformedRequestError, PayloadTooLargeError
 from .service import ScoringService
+from .v2_binary import HEADER_LENGTH, encode_response, split_body
 
 log = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,128}")
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+_BINARY_TYPE = (b"content-type", b"application/octet-stream")
+_HEADER_LENGTH = HEADER_LENGTH.lower().encode()
 INTERNAL_ERROR = DriftloopError(INTERNAL_MESSAGE)
+_INVALID = object()
 
-Operation = Callable[[ScoringService, str, int | None, Any, str, float], Awaitable[dict[str, Any]]]
+# (service, model name, version, parsed JSON, binary data after it, request id, start time) -> answer
+Operation = Callable[[ScoringService, str, int | None, Any, memoryview | None, str, float], Awaitable[dict[str, Any]]]
 
 
 def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
@@ -46,10 +54,40 @@ def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
 
 
 def parse_json(body: bytes) -> Any:
+    """The body as JSON; ``NaN``, ``Infinity`` and ``-Infinity`` are read as floats (validation: missing)."""
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        # Python's json and tritonclient's writer emit these constants; orjson reads none of them.
+        if b"NaN" in body or b"Infinity" in body:
+            value = _parse_with_constants(body)
+            if value is not _INVALID:
+                return value
         raise MalformedRequestError(f"the body is not valid JSON: {exc}") from None
+
+
+def _orjson_int(text: str) -> int | float:
+    """An integer as orjson reads it: a float beyond 64 bits."""
+    number = int(text)
+    return number if -(2**63) <= number < 2**64 else float(number)
+
+
+def _finite_float(text: str) -> float:
+    """A number as orjson reads it: refused when it overflows (``1e400``); only the constants are infinite."""
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text[:40]} is infinity when read as a double")
+    return number
+
+
+def _parse_with_constants(body: bytes) -> Any:
+    """JSON with the non-standard constants, or _INVALID: nothing else that orjson would refuse gets in."""
+    try:
+        value = json.loads(body.decode("utf-8"), parse_int=_orjson_int, parse_float=_finite_float)
+        orjson.dumps(value)  # refuses a lone surrogate, as orjson's reader does
+    except (ValueError, RecursionError, OverflowError, orjson.JSONEncodeError):
+        return _INVALID
+    return value
 
 
 def v1_error_body(error: DriftloopError) -> bytes:
@@ -87,13 +125,24 @@ class InferenceEndpoint:
         params = scope.get("path_params", {})
         name: str = params.get("name", "")
         body = b""
+        response_headers = _JSON_HEADERS
         try:
             self.keys.check(headers)
             version = model_version(params.get("version"))
-            check_json_body(headers, self.body_limit)
+            check_json_body(headers, self.body_limit, octet_stream=self.v2)
             body = await read_body(receive, self.body_limit)
-            answer = await self.operation(self.service, name, version, parse_json(body), request_id, started)
-            status, content = 200, orjson.dumps(answer)
+            if self.v2:
+                text, binary = split_body(body, headers)
+                answer = await self.operation(
+                    self.service, name, version, parse_json(text), binary, request_id, started
+                )
+                content, header_length = encode_response(answer)
+                if header_length is not None:
+                    response_headers = [_BINARY_TYPE, (_HEADER_LENGTH, str(header_length).encode())]
+            else:
+                answer = await self.operation(self.service, name, version, parse_json(body), None, request_id, started)
+                content = orjson.dumps(answer)
+            status = 200
         except DriftloopError as exc:
             self.service.refused(name, self.route, request_id, exc, body)
             status = v2_status(exc) if self.v2 else exc.status_code
@@ -107,7 +156,7 @@ class InferenceEndpoint:
             {
                 "type": "http.response.start",
                 "status": status,
-                "headers": [*_JSON_HEADERS, (b"x-request-id", request_id.encode())],
+                "headers": [*response_headers, (b"x-request-id", request_id.encode())],
             }
         )
         await send({"type": "http.response.body", "body": content})
@@ -126,19 +175,25 @@ def model_version(text: str | None) -> int | None:
 
 
 async def _predict(
-    service: ScoringService, name: str, version: int | None, payload: Any, rid: str, t0: float
+    service: ScoringService, name: str, version: int | None, payload: Any, _: memoryview | None, rid: str, t0: float
 ) -> dict[str, Any]:
     return await service.predict(name, version, payload, rid, t0)
 
 
 async def _infer(
-    service: ScoringService, name: str, version: int | None, payload: Any, rid: str, t0: float
+    service: ScoringService,
+    name: str,
+    version: int | None,
+    payload: Any,
+    binary: memoryview | None,
+    rid: str,
+    t0: float,
 ) -> dict[str, Any]:
-    return await service.infer(name, version, payload, rid, t0)
+    return await service.infer(name, version, payload, rid, t0, binary=binary)
 
 
 async def _feedback(
-    service: ScoringService, name: str, version: int | None, payload: Any, rid: str, t0: float
+    service: ScoringService, name: str, version: int | None, payload: Any, _: memoryview | None, rid: str, t0: float
 ) -> dict[str, Any]:
     return await service.feedback(name, payload, rid, t0)
 

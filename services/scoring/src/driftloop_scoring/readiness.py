@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from driftloop.errors import NotFoundError
 from driftloop.http.health import Readiness
 
+from .endpoints import model_version
 from .service import ScoringService
 
 
@@ -42,3 +44,11 @@ def readiness(service: ScoringService) -> Readiness:
         message = "the telemetry publisher has not started (see the service log for the bus)"
         return Readiness(False, "bus_not_started", message, {"models": models})
     return Readiness(True, details={"models": models})
+
+
+def model_is_ready(service: ScoringService, name: str, version: str | None) -> bool:
+    """Whether ``name`` (at ``version``, when given) is loaded and serving; NotFoundError if it is not served here."""
+    runtime = service.store.champions.get(name)
+    if runtime is None and name not in service.store.names():
+        raise NotFoundError(f"model {name!r} is not served here")
+    return runtime is not None and (version is None or model_version(version) == runtime.version)

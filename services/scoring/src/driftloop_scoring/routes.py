@@ -15,9 +15,10 @@ from driftloop.http.health import ReadinessLog
 
 from .auth import KeyChecker
 from .endpoints import model_version
-from .readiness import readiness
+from .readiness import model_is_ready, readiness
 from .service import ScoringService
 from .v2 import model_metadata
+from .v2_binary import EXTENSION as BINARY_EXTENSION
 
 SERVER_NAME = "driftloop-scoring"
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def control_router(service: ScoringService, keys: KeyChecker, admin: KeyChecker)
 
     @router.get("/v2", tags=["v2"], summary="Server metadata")
     async def server_metadata() -> dict[str, Any]:
-        return {"name": SERVER_NAME, "version": __version__, "extensions": []}
+        return {"name": SERVER_NAME, "version": __version__, "extensions": [BINARY_EXTENSION]}
 
     @router.get("/v2/health/live", tags=["health"], summary="Liveness")
     async def live() -> dict[str, bool]:
@@ -53,10 +54,7 @@ def control_router(service: ScoringService, keys: KeyChecker, admin: KeyChecker)
     @router.get("/v2/models/{name}/ready", tags=["health"], summary="Model readiness")
     @router.get("/v2/models/{name}/versions/{version}/ready", tags=["health"], summary="Model version readiness")
     async def model_ready(name: str, version: str | None = None) -> Response:
-        runtime = service.store.champions.get(name)
-        if runtime is None and name not in service.store.names():
-            raise NotFoundError(f"model {name!r} is not served here")
-        ok = runtime is not None and (version is None or model_version(version) == runtime.version)
+        ok = model_is_ready(service, name, version)
         return JSONResponse({"name": name, "ready": ok}, status_code=200 if ok else 400)
 
     @router.get(

@@ -107,16 +107,7 @@ class ModelRuntime:
 
     def example_record(self) -> dict[str, Any]:
         """A plausible record built from the contract (OpenAPI examples and warm-up)."""
-        record: dict[str, Any] = {}
-        for spec in self.contract.columns:
-            if spec.kind is ColumnKind.CATEGORICAL:
-                record[spec.name] = (spec.categories or ["a"])[0]
-            elif spec.kind is ColumnKind.BOOLEAN:
-                record[spec.name] = True
-            else:
-                low, high = spec.minimum or 0.0, spec.maximum or 0.0
-                record[spec.name] = round((low + high) / 2, 3)
-        return record
+        return self.contract.example_record()
 
     def _check_signature(self, session: ort.InferenceSession) -> None:
         inputs = {item.name: item.type for item in session.get_inputs()}

@@ -78,11 +78,22 @@ class ScoringService:
         return {"model": name, "version": runtime.version, "request_id": request_id, "predictions": rows}
 
     async def infer(
-        self, name: str, version: int | None, payload: Any, request_id: str, started: float
+        self,
+        name: str,
+        version: int | None,
+        payload: Any,
+        request_id: str,
+        started: float,
+        *,
+        binary: memoryview | None = None,
     ) -> dict[str, Any]:
-        """An Open Inference Protocol V2 inference request -> its response."""
+        """An Open Inference Protocol V2 inference request -> its response.
+
+        ``binary``: the raw tensor bytes after the request's JSON (v2_binary); outputs asked for as
+        binary data come back marked ``parameters.binary_data``, for the transport to encode.
+        """
         runtime = await self.store.get(name, version)
-        request = parse_infer_request(payload, runtime)
+        request = parse_infer_request(payload, runtime, binary)
         batch = self._validate(runtime, lambda: runtime.validator.validate_columns(request.tensors, request.size))
         parse_request_time(request.event_time, batch.size, "parameters.event_time")
         prediction = runtime.predict(batch.feeds)
@@ -96,7 +107,7 @@ class ScoringService:
             "model_name": name,
             "model_version": str(runtime.version),
             "id": request.id or request_id,
-            "outputs": v2_outputs(runtime, prediction, request.outputs),
+            "outputs": v2_outputs(runtime, prediction, request.outputs, request.binary_outputs),
         }
         if runtime.class_labels:
             response["parameters"] = {"class_labels": runtime.class_labels}

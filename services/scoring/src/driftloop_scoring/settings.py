@@ -59,6 +59,8 @@ class ScoringSettings(ServiceSettings):
 
     port: int = 8080
     """Port the service listens on."""
+    grpc_port: int = Field(default=0, ge=0, le=65535)
+    """Port of the Open Inference Protocol's gRPC service, on the same host (0: no gRPC; the image sets 8081)."""
     workers: int = 1
     """uvicorn worker processes (``python -m driftloop_scoring``)."""
     access_log: bool = False

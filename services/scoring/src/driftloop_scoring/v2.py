@@ -4,6 +4,7 @@ Inputs: BYTES for categorical columns, FP32 for numeric and boolean ones (any nu
 datatype is accepted), each of shape ``[N]`` or ``[N, 1]``, data flat or nested (row-major).
 Outputs: ``label`` (INT64 ``[N]``, an index into the ``class_labels`` parameter) and
 ``probabilities`` (FP32 ``[N, C]``) for classifiers, ``variable`` (FP32 ``[N, 1]``) for regressors.
+Any input and output may travel as raw bytes instead (the binary tensor data extension, v2_binary).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from driftloop.contract import ColumnKind
 
 from .errors import MalformedRequestError
 from .runtime import ModelRuntime, Prediction
+from .v2_binary import BinaryInputs, binary_flag
 from .validation import V2_NUMERIC_TYPES
 
 _MAX_NESTING = 4
@@ -28,6 +30,8 @@ class InferRequest:
     outputs: list[str]
     event_time: Any = None
     """``parameters.event_time`` as sent (driftloop.eventtime reads it once the size is known)."""
+    binary_outputs: frozenset[str] = frozenset()
+    """The outputs to answer as binary data (v2_binary)."""
 
 
 def _bad(message: str, **detail: Any) -> MalformedRequestError:
@@ -47,7 +51,8 @@ def _flatten(data: Any, depth: int = 0) -> list[Any]:
     return flat
 
 
-def parse_infer_request(payload: Any, runtime: ModelRuntime) -> InferRequest:
+def parse_infer_request(payload: Any, runtime: ModelRuntime, binary: memoryview | None = None) -> InferRequest:
+    """An inference request's JSON (and the binary data after it, v2_binary.split_body) checked for ``runtime``."""
     if type(payload) is not dict or type(payload.get("inputs")) is not list or not payload["inputs"]:
         raise _bad("the body must be a JSON object with a non-empty 'inputs' list", field="inputs")
     request_id = payload.get("id")
@@ -56,6 +61,7 @@ def parse_infer_request(payload: Any, runtime: ModelRuntime) -> InferRequest:
     kinds = {spec.name: spec.kind for spec in runtime.contract.columns}
     tensors: dict[str, list[Any]] = {}
     size: int | None = None
+    binary_inputs = BinaryInputs(binary)
     for position, tensor in enumerate(payload["inputs"]):
         if type(tensor) is not dict:
             raise _bad(f"input {position} must be an object", input=position)
@@ -75,40 +81,56 @@ def parse_infer_request(payload: Any, runtime: ModelRuntime) -> InferRequest:
             or (len(shape) == 2 and shape[1] != 1)
         ):
             raise _bad(f"input {name!r} has shape {str(shape)[:40]}; expected [N] or [N, 1]", input=name)
-        if type(data) is not list:
-            raise _bad(f"input {name!r} has no 'data' list", input=name)
-        values = _flatten(data)
+        values = binary_inputs.take(name, datatype, tensor.get("parameters"))
+        if values is None:
+            if type(data) is not list:
+                raise _bad(f"input {name!r} has no 'data' list", input=name)
+            values = _flatten(data)
+        elif data is not None:
+            raise _bad(f"input {name!r} has both 'data' and parameters.binary_data_size", input=name)
         if len(values) != shape[0]:
             raise _bad(f"input {name!r} has {len(values)} values for shape {shape}", input=name)
         if size is not None and shape[0] != size:
             raise _bad(f"input {name!r} has {shape[0]} rows, another input has {size}", input=name)
         size = shape[0]
         tensors[name] = values
+    binary_inputs.finish()
     parameters = payload.get("parameters")
     if parameters is not None and type(parameters) is not dict:
         raise _bad("'parameters' must be an object", field="parameters")
     event_time = parameters.get("event_time") if parameters else None
-    outputs = _requested_outputs(payload.get("outputs"), runtime)
-    return InferRequest(request_id, tensors, size or 0, outputs, event_time)
+    all_binary = binary_flag(parameters, "binary_data_output", "parameters") or False
+    outputs, binary_outputs = _requested_outputs(payload.get("outputs"), runtime, all_binary)
+    return InferRequest(request_id, tensors, size or 0, outputs, event_time, binary_outputs)
 
 
-def _requested_outputs(outputs: Any, runtime: ModelRuntime) -> list[str]:
+def _requested_outputs(outputs: Any, runtime: ModelRuntime, all_binary: bool) -> tuple[list[str], frozenset[str]]:
+    """The outputs' names, and those to answer as binary data (``binary_data`` overrides ``binary_data_output``)."""
     if outputs is None:
-        return runtime.output_names
+        return runtime.output_names, frozenset(runtime.output_names if all_binary else ())
     if type(outputs) is not list:
         raise _bad("'outputs' must be a list of {\"name\": ...} objects", field="outputs")
     names = []
+    binary = set()
     for output in outputs:
         name = output.get("name") if type(output) is dict else None
         if name not in runtime.output_names:
             raise _bad(
                 f"{str(name)[:60]!r} is not an output of this model (outputs: {runtime.output_names})", field="outputs"
             )
+        if name in names:
+            raise _bad(f"output {name!r} is requested twice", field="outputs")
         names.append(name)
-    return names
+        flag = binary_flag(output.get("parameters"), "binary_data", f"output {name!r}")
+        if all_binary if flag is None else flag:
+            binary.add(name)
+    return names, frozenset(binary)
 
 
-def v2_outputs(runtime: ModelRuntime, prediction: Prediction, names: list[str]) -> list[dict[str, Any]]:
+def v2_outputs(
+    runtime: ModelRuntime, prediction: Prediction, names: list[str], binary: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """The output tensors ``names`` as JSON; those in ``binary`` marked ``parameters.binary_data`` (v2_binary)."""
     tensors: dict[str, dict[str, Any]] = {}
     if prediction.labels is not None and prediction.probabilities is not None:
         labels = prediction.labels.reshape(-1)
@@ -128,6 +150,9 @@ def v2_outputs(runtime: ModelRuntime, prediction: Prediction, names: list[str]) 
             "shape": list(values.shape),
             "data": values.reshape(-1).tolist(),
         }
+    if binary:
+        for name in binary:
+            tensors[name]["parameters"] = {"binary_data": True}
     return [tensors[name] for name in names]
 
 

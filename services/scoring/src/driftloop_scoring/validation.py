@@ -5,6 +5,10 @@ worked out once per model; a request costs one pass over its values. Problems ar
 (up to a limit) so that one 422 names every record, column and reason a caller must fix.
 Values unseen in training (new categories, numbers outside the training range) are valid: they
 are scored and reported back as drift signals.
+
+A non-finite number (``NaN``, ``Infinity``, ``-Infinity``: what pandas, numpy and tritonclient write
+for a missing number) is a missing value, like ``null``: accepted where the column is nullable,
+refused with its own reason where it is not.
 """
 
 from __future__ import annotations
@@ -108,6 +112,16 @@ def coerce_category(value: Any) -> str:
     raise BadValue(f"expected a category (text), got {_json_type(value)}")
 
 
+def _missing_reason(value: Any) -> str:
+    """Why a missing value is refused in a column that is not nullable."""
+    if value is _ABSENT:
+        return "is required"
+    if value is None:
+        return "may not be null"
+    text = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return f"may not be {text}, which stands for a missing value, and the column is required"
+
+
 class RecordValidator:
     """Checks records against one contract and turns them into the graph's ``[N, 1]`` inputs."""
 
@@ -131,8 +145,12 @@ class RecordValidator:
             for spec in contract.columns
         ]
         # (low, high) within which a JSON number needs no further check; empty for non-numeric columns.
+        # Never wider than float32's finite range: Infinity and overflowing numbers take the slow path.
         self._fast_ranges = [
-            (c.minimum, c.maximum) if c.kind is ColumnKind.NUMERIC else (math.inf, -math.inf) for c in self.columns
+            (max(c.minimum, -FLOAT32_MAX), min(c.maximum, FLOAT32_MAX))
+            if c.kind is ColumnKind.NUMERIC
+            else (math.inf, -math.inf)
+            for c in self.columns
         ]
         self._numeric = [i for i, c in enumerate(self.columns) if c.kind is not ColumnKind.CATEGORICAL]
         self._categorical = [i for i, c in enumerate(self.columns) if c.kind is ColumnKind.CATEGORICAL]
@@ -222,10 +240,9 @@ class RecordValidator:
         column: Column, value: Any, index: int, problems: list[dict[str, Any]], unseen: list[dict[str, Any]]
     ) -> Any:
         kind = column.kind
-        if value is None or value is _ABSENT:
+        if value is None or value is _ABSENT or (type(value) is float and not math.isfinite(value)):
             if not column.nullable:
-                reason = "is required" if value is _ABSENT else "may not be null"
-                problems.append({"record": index, "column": column.name, "reason": reason})
+                problems.append({"record": index, "column": column.name, "reason": _missing_reason(value)})
             return MISSING_CATEGORY if kind is ColumnKind.CATEGORICAL else NAN
         try:
             if kind is ColumnKind.NUMERIC:

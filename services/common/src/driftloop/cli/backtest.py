@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from driftloop.cli.common import err, handle_errors, out, print_json
+from driftloop.cli.train import require_file
 from driftloop.errors import ConfigError
 
 
@@ -59,7 +60,7 @@ def backtest(
     ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     html_out: Annotated[Path, typer.Option("--out", help="The HTML report to write.")] = Path("backtest.html"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json/--no-json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Replay a labelled history through the loop's own detectors, rules, training sets, training and gate,
     in event time and as fast as the machine allows, against no retraining, periodic retraining and (with
@@ -68,6 +69,9 @@ def backtest(
     from driftloop.backtest.run import BacktestConfig, run_backtest
     from driftloop.policy import load_policy
 
+    require_file(data, "--data")
+    if policy_path is not None:
+        require_file(policy_path, "--policy")
     config = BacktestConfig(
         data=data, target=target, time_column=time_column, label_delay=label_delay, train_rows=train_rows,
         change_at=change_at, batch=batch, time_budget=time_budget, max_trials=max_trials, families=families,

@@ -7,13 +7,16 @@ from typing import Annotated, Any
 import typer
 
 from driftloop.cli.common import RegistryOption, handle_errors, out, print_json, registry_at
+from driftloop.cli.group import DriftloopGroup
 from driftloop.cli.render import bundle_table, models_table, versions_table
 from driftloop.errors import NotFoundError
 from driftloop.registry import CHAMPION, Bundle, Registry
 
-app = typer.Typer(help="Registered model versions and their aliases.", no_args_is_help=True)
+app = typer.Typer(
+    cls=DriftloopGroup, help="Registered model versions and their aliases.", no_args_is_help=True, rich_markup_mode=None
+)
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+JsonOption = Annotated[bool, typer.Option("--json/--no-json", help="Print JSON instead of tables.")]
 
 
 @app.command("list")
@@ -26,8 +29,7 @@ def list_models(
     """Every model with its champion, or every version of one model."""
     store = registry_at(registry)
     if name is not None:
-        if not store.versions(name):
-            raise NotFoundError(f"model {name!r} is not in the registry at {store.root}")
+        _require_model(store, name)
         if as_json:
             print_json({"model": name, "aliases": store.aliases(name), "versions": _versions(store, name)})
         else:
@@ -67,7 +69,7 @@ def promote(
     as_json: JsonOption = False,
 ) -> None:
     """Point an alias (champion by default) at a version."""
-    store = registry_at(registry)
+    store = _require_model(registry_at(registry), name)
     previous = store.set_alias(name, alias, version, reason="promote (cli)")
     _report_move(name, alias, previous, version, as_json)
 
@@ -81,10 +83,17 @@ def rollback(
     as_json: JsonOption = False,
 ) -> None:
     """Move an alias back to the version it pointed at before."""
-    store = registry_at(registry)
+    store = _require_model(registry_at(registry), name)
     current = store.aliases(name).get(alias)
     version = store.rollback(name, alias, reason="rollback (cli)")
     _report_move(name, alias, current, version, as_json)
+
+
+def _require_model(store: Registry, name: str) -> Registry:
+    # Checked first: moving an alias of a model that is not there would leave its directory behind.
+    if not store.versions(name):
+        raise NotFoundError(f"model {name!r} is not in the registry at {store.root}", details={"field": "name"})
+    return store
 
 
 def _report_move(name: str, alias: str, previous: int | None, version: int, as_json: bool) -> None:

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from driftloop.cli.common import RegistryOption, err, handle_errors, out, print_json, registry_at
 from driftloop.cli.render import holdout_table, leaderboard_table, versions_table
 from driftloop.contract import Task
+from driftloop.errors import DataError
 from driftloop.registry import Registry
 
 
@@ -70,13 +71,14 @@ def train(
     seed: Annotated[int | None, typer.Option(help="Seed of splits, candidates and estimators.")] = None,
     max_trials: Annotated[int | None, typer.Option(help="Stop after this many trials.")] = None,
     n_jobs: Annotated[int | None, typer.Option(help="CPU threads per fit (default 1).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON (no tables).")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    as_json: Annotated[bool, typer.Option("--json/--no-json", help="Print the result as JSON (no tables).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet/--no-quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Sweep candidate pipelines, gate the best on ONNX parity and register it."""
     from driftloop.train.config import load_config
     from driftloop.train.run import train_file
 
+    require_file(data, "--data")
     settings = load_config(config).with_overrides(
         task=task, time_budget=time_budget, metric=metric, seed=seed, max_trials=max_trials, n_jobs=n_jobs
     )
@@ -96,6 +98,12 @@ def train(
         show_training(result.documents["metrics"], store, model_name, result.bundle.version if result.bundle else None)
     else:
         out.print(f"{model_name}@{result.bundle.version if result.bundle else '?'}")
+
+
+def require_file(path: Path, option: str) -> None:
+    """Checked before any work starts (and before a progress display draws over the error)."""
+    if not path.is_file():
+        raise DataError(f"{option} {path}: no such file", details={"field": option.lstrip("-")})
 
 
 def show_training(metrics: dict[str, Any], store: Registry, name: str, version: int | None) -> None:

@@ -16,7 +16,8 @@ from sqlalchemy import Engine, inspect, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
-from driftloop.store.drift import PERFORMANCE, DriftMetric, RuleFiring
+from driftloop.store.drift import DriftMetric, RuleFiring
+from driftloop.store.drift_rollup import PERFORMANCE
 
 
 @dataclass

@@ -11,7 +11,9 @@ three types a web page may post cross-site without a CORS preflight are ``text/p
 ``application/x-www-form-urlencoded`` and ``multipart/form-data``, and a page can also post a body
 with no type: refusing all of them means no page on another site can make a service act, even
 with authentication off. Clients that are not browsers and send no type (tritonclient, the kserve
-SDK) are still served.
+SDK) are still served. A route that reads raw bytes (the V2 inference route's binary tensor data
+extension) also takes ``application/octet-stream``: no page can send that type cross-site without
+a preflight either.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ def too_large(limit: int) -> str:
     return f"the request body is larger than the limit of {limit} bytes"
 
 
-def content_type_problem(headers: Headers) -> str | None:
-    """Why a body with these headers must be refused as not JSON, or None."""
+def content_type_problem(headers: Headers, *, octet_stream: bool = False) -> str | None:
+    """Why a body with these headers must be refused as not JSON (nor raw bytes, with ``octet_stream``), or None."""
     media: bytes | None = None
     from_browser = False
     has_body = False
@@ -51,7 +53,10 @@ def content_type_problem(headers: Headers) -> str | None:
         return None
     if media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json")):
         return None
-    return f"Content-Type {media.decode('latin-1')[:60]!r} is not accepted: send application/json"
+    if octet_stream and media == b"application/octet-stream":
+        return None
+    accepted = "application/json or application/octet-stream" if octet_stream else "application/json"
+    return f"Content-Type {media.decode('latin-1')[:60]!r} is not accepted: send {accepted}"
 
 
 def declared_length(headers: Headers) -> int | None:
@@ -81,9 +86,9 @@ async def read_body(receive: Receive, limit: int) -> bytes:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def check_json_body(headers: Headers, limit: int) -> None:
-    """Raise the 415 or 413 that these headers alone already call for."""
-    if (problem := content_type_problem(headers)) is not None:
+def check_json_body(headers: Headers, limit: int, *, octet_stream: bool = False) -> None:
+    """Raise the 415 or 413 that these headers alone already call for (``octet_stream``: raw bytes accepted too)."""
+    if (problem := content_type_problem(headers, octet_stream=octet_stream)) is not None:
         raise UnsupportedMediaTypeError(problem, details=[{"field": "content-type", "reason": problem}])
     length = declared_length(headers)
     if length is not None and length > limit:

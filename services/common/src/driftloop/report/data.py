@@ -8,23 +8,33 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from driftloop.contract import Task
+from driftloop.drift.performance import TASK_METRICS
+from driftloop.drift.rules import STATISTICS, ColumnShare
 from driftloop.errors import NotFoundError
+from driftloop.policy import Policy, load_policy
 from driftloop.registry import Registry
+from driftloop.report.columns import DatasetRule, columns
 from driftloop.report.drift import drift
-from driftloop.report.performance import performance
+from driftloop.report.performance import JudgedMetric, performance
 from driftloop.report.timeline import timeline
 from driftloop.report.timerange import TimeRange, resolve_range
 from driftloop.report.traffic import latency, predictions, volume
 
-CHARTS = ("volume", "latency", "predictions", "drift", "performance", "timeline")
+CHARTS = ("volume", "latency", "predictions", "drift", "columns", "performance", "timeline")
+# Performance rule statistics and the metric each judges (performance_drop: the training's metric).
+_JUDGED = {"accuracy_drop": "accuracy", "f1_drop": "f1", "roc_auc_drop": "roc_auc"}
+_JUDGED |= {"rmse_increase": "rmse", "mae_increase": "mae"}
 
 
 class ReportData:
-    """The aggregates of one model, read from the store and the registry."""
+    """The aggregates of one model, read from the store and the registry; the policy's rules say
+    which metric and thresholds the charts draw (the packaged policy when none is given)."""
 
-    def __init__(self, engine: Engine, registry: Registry) -> None:
+    def __init__(self, engine: Engine, registry: Registry, policy: Policy | None = None) -> None:
         self.engine = engine
         self.registry = registry
+        self.policy = policy or load_policy(None)
 
     def models(self) -> list[str]:
         return self.registry.models()
@@ -40,7 +50,10 @@ class ReportData:
             "latency": lambda: latency(self.engine, model, rng),
             "predictions": lambda: predictions(self.engine, model, rng),
             "drift": lambda: drift(self.engine, model, rng),
-            "performance": lambda: performance(self.engine, model, rng, regression=self._regression(model)),
+            "columns": lambda: columns(self.engine, self.registry, model, rng, self.dataset_rule()),
+            "performance": lambda: performance(
+                self.engine, model, rng, regression=self._regression(model), judged=self.judged_metric(model)
+            ),
             "timeline": lambda: timeline(self.engine, self.registry, model, rng),
         }
         if name not in charts:
@@ -53,3 +66,31 @@ class ReportData:
 
     def _regression(self, model: str) -> bool:
         return not self.registry.resolve(model).contract.task.is_classification
+
+    def judged_metric(self, model: str) -> JudgedMetric:
+        """The metric of the policy's first performance rule, with the champion's holdout figure."""
+        champion = self.registry.resolve(model)
+        metrics = champion.document("metrics") or {}
+        trained = metrics.get("metric")
+        primary = trained if isinstance(trained, str) else TASK_METRICS[Task(champion.contract.task)][0]
+        holdout = metrics.get("holdout") or {}
+        for rule in self.policy.rules:
+            if rule.statistic == "performance_drop" or rule.statistic in _JUDGED:
+                metric = _JUDGED.get(rule.statistic, primary)
+                return JudgedMetric(metric, _number(holdout.get(metric)), rule.name, rule.threshold)
+        return JudgedMetric(primary, _number(holdout.get(primary)), None, None)
+
+    def dataset_rule(self) -> DatasetRule:
+        """The share of drifted columns from which the dataset counts as drifted."""
+        for rule in self.policy.rules:
+            if rule.statistic == "drift_share" and rule.threshold is not None:
+                return DatasetRule(rule.threshold, rule.name)
+            if isinstance(rule.columns, ColumnShare):
+                return DatasetRule(rule.columns.share, rule.name)
+        default = STATISTICS["drift_share"].default_threshold
+        assert default is not None
+        return DatasetRule(default, None)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

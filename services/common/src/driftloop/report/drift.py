@@ -5,13 +5,16 @@ the bucket drifted), so a week of small windows still reaches the browser as at 
 thousand cells. Buckets of 5 minutes or more (ranges over 2.5 hours) are read from the 5-minute
 rollup ``drift_slots`` (store/drift_rollup.py: a week is ~70,000 slot rows instead of ~2 million
 window rows), with the partial slots at both ends of the range read raw; shorter buckets are
-grouped from ``drift_metrics`` in SQL. Both give the same means. Rule firings are listed for the
-timeline.
+grouped from ``drift_metrics`` in SQL. Both give the same means (``grouped_cells``; the performance
+chart reads the windows' task metrics the same way). Rule firings, with their rule's statistic
+and threshold and what breached, are listed for the markers every time chart draws.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +25,7 @@ from driftloop.store.drift import DriftMetric, RuleFiring
 from driftloop.store.drift_rollup import (
     CHARTED_STATISTICS,
     COUNTERS,
+    PERFORMANCE,
     PREDICTIONS,
     SLOT_SECONDS,
     DriftSlot,
@@ -30,22 +34,69 @@ from driftloop.store.drift_rollup import (
 )
 
 MAX_SERIES = 6  # score time series: the columns closest to (or past) their threshold
+MAX_EVIDENCE = 4  # evidence items per firing sent to the page
 
 Cell = tuple[float | None, float | None, int | None]  # mean value, mean threshold, any window drifted
 Cells = dict[tuple[int, str, str], Cell]  # by (bucket, column, statistic)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which ``drift_metrics`` rows (and the matching ``drift_slots`` rows) a chart groups."""
+
+    windows: Callable[[datetime, datetime], Any]
+    """The where clause over DriftMetric for windows ending in [since, until)."""
+    slots: Any
+    """The where clause over DriftSlot."""
+
+
+FEATURES = Selection(
+    windows=lambda since, until: (
+        (DriftMetric.window_end >= since)
+        & (DriftMetric.window_end < until)
+        & DriftMetric.statistic.in_(CHARTED_STATISTICS)
+        & ((~DriftMetric.column_name.startswith("__", autoescape=True)) | (DriftMetric.column_name == PREDICTIONS))
+        & (DriftMetric.column_name != "")
+    ),
+    slots=DriftSlot.column_name != PERFORMANCE,
+)
+
+
+def window_metric(metric: str) -> Selection:
+    """One task metric of the windows' labelled records (``__performance__`` rows)."""
+    return Selection(
+        windows=lambda since, until: (
+            (DriftMetric.window_end >= since)
+            & (DriftMetric.window_end < until)
+            & (DriftMetric.column_name == PERFORMANCE)
+            & (DriftMetric.statistic == metric)
+        ),
+        slots=(DriftSlot.column_name == PERFORMANCE) & (DriftSlot.statistic == metric),
+    )
 
 
 def uses_slots(rng: TimeRange) -> bool:
     return rng.step % SLOT_SECONDS == 0
 
 
+def has_drift_tables(engine: Engine) -> bool:
+    return inspect(engine).has_table("drift_metrics")
+
+
 def drift(engine: Engine, model: str, rng: TimeRange) -> dict[str, Any]:
-    if not inspect(engine).has_table("drift_metrics"):
+    if not has_drift_tables(engine):
         return {**rng.to_dict(), "time": [], "columns": [], "psi": [], "scores": [], "firings": []}
     with engine.connect() as connection:
-        cells = _slot_cells(connection, model, rng) if uses_slots(rng) else _window_cells(connection, model, rng)
+        cells = grouped_cells(connection, model, rng, FEATURES)
         firings = connection.execute(
-            select(RuleFiring.fired_at, RuleFiring.rule, RuleFiring.action, RuleFiring.delivery_status)
+            select(
+                RuleFiring.fired_at,
+                RuleFiring.rule,
+                RuleFiring.action,
+                RuleFiring.delivery_status,
+                RuleFiring.version,
+                RuleFiring.body,
+            )
             .where(RuleFiring.model == model, RuleFiring.fired_at >= rng.since, RuleFiring.fired_at < rng.until)
             .order_by(RuleFiring.fired_at)
         ).all()
@@ -64,24 +115,37 @@ def drift(engine: Engine, model: str, rng: TimeRange) -> dict[str, Any]:
         "columns": columns,
         "psi": [[psi[c].get(k) for k in times] for c in columns],
         "scores": _score_series(scores, times, rng),
-        "firings": [
-            {"time": iso(utc(at)), "rule": rule, "action": action, "delivery": status}
-            for at, rule, action, status in firings
-        ],
+        "firings": [_firing(*row) for row in firings],
     }
 
 
-def _charted_rows(since: datetime, until: datetime) -> Any:
-    return (
-        (DriftMetric.window_end >= since)
-        & (DriftMetric.window_end < until)
-        & DriftMetric.statistic.in_(CHARTED_STATISTICS)
-        & ((~DriftMetric.column_name.startswith("__", autoescape=True)) | (DriftMetric.column_name == PREDICTIONS))
-        & (DriftMetric.column_name != "")
-    )
+def _firing(at: datetime, rule: str, action: str, status: str | None, version: int, body: Any) -> dict[str, Any]:
+    body = body if isinstance(body, dict) else {}
+    spec = body.get("rule") or {}
+    evidence = body.get("evidence") or []
+    return {
+        "time": iso(utc(at)),
+        "rule": rule,
+        "action": action,
+        "delivery": status,
+        "version": version,
+        "statistic": spec.get("statistic"),
+        "threshold": spec.get("threshold"),
+        "consecutive": spec.get("consecutive"),
+        # What breached, for the table: the first few items (a column rule over 16 columns lists each).
+        "evidence": evidence[:MAX_EVIDENCE],
+        "evidence_count": len(evidence),
+    }
 
 
-def _window_cells(connection: Connection, model: str, rng: TimeRange) -> Cells:
+def grouped_cells(connection: Connection, model: str, rng: TimeRange, selection: Selection) -> Cells:
+    """The selected rows' means per (bucket, column, statistic), from the slots or from the windows."""
+    if uses_slots(rng):
+        return _slot_cells(connection, model, rng, selection)
+    return _window_cells(connection, model, rng, selection)
+
+
+def _window_cells(connection: Connection, model: str, rng: TimeRange, selection: Selection) -> Cells:
     """Short ranges: the windows grouped per bucket in SQL."""
     b = bucket(DriftMetric.window_end, rng.step, connection.dialect.name).label("b")
     query = (
@@ -93,7 +157,7 @@ def _window_cells(connection: Connection, model: str, rng: TimeRange) -> Cells:
             func.avg(DriftMetric.threshold),
             func.max(cast(DriftMetric.drifted, Integer)),
         )
-        .where(DriftMetric.model == model, _charted_rows(rng.since, rng.until))
+        .where(DriftMetric.model == model, selection.windows(rng.since, rng.until))
         .group_by(b, DriftMetric.column_name, DriftMetric.statistic)
     )
     return {
@@ -102,7 +166,7 @@ def _window_cells(connection: Connection, model: str, rng: TimeRange) -> Cells:
     }
 
 
-def _slot_cells(connection: Connection, model: str, rng: TimeRange) -> Cells:
+def _slot_cells(connection: Connection, model: str, rng: TimeRange, selection: Selection) -> Cells:
     """Long ranges: the whole slots' sums per bucket in SQL, plus the windows of the partial slots at the ends."""
     first_whole = slot_of(rng.since)
     if first_whole < rng.since:
@@ -114,6 +178,7 @@ def _slot_cells(connection: Connection, model: str, rng: TimeRange) -> Cells:
         query = (
             select(b, DriftSlot.column_name, DriftSlot.statistic, *(func.sum(getattr(DriftSlot, n)) for n in COUNTERS))
             .where(DriftSlot.model == model, DriftSlot.slot >= first_whole, DriftSlot.slot < last_whole)
+            .where(selection.slots)
             .group_by(b, DriftSlot.column_name, DriftSlot.statistic)
         )
         for key, column, statistic, *sums in connection.execute(query):
@@ -130,7 +195,7 @@ def _slot_cells(connection: Connection, model: str, rng: TimeRange) -> Cells:
                 DriftMetric.value,
                 DriftMetric.threshold,
                 DriftMetric.drifted,
-            ).where(DriftMetric.model == model, _charted_rows(since, until))
+            ).where(DriftMetric.model == model, selection.windows(since, until))
             for end, column, statistic, value, threshold, drifted in connection.execute(windows):
                 epoch = int(utc(end).timestamp())
                 counts[(epoch - epoch % rng.step, column, statistic)].add(value, threshold, drifted)

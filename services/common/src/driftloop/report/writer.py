@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from driftloop.policy import Policy
 from driftloop.registry import Registry
 from driftloop.report.data import ReportData
 from driftloop.report.page import render_page
@@ -22,16 +23,18 @@ def write_report(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
+    policy: Policy | None = None,
 ) -> Path:
     """Write ``out_path`` (Plotly and the data inlined; opens offline) and return it.
 
     ``store`` is a store URL or an engine; ``registry`` a Registry or its directory. ``since``
-    and ``until`` default to the model's first and last prediction.
+    and ``until`` default to the model's first and last prediction; ``policy`` (default: the packaged
+    one) says which performance metric, thresholds and dataset drift share the charts draw.
     """
     engine = make_engine(StoreSettings(url=store)) if isinstance(store, str) else store
     try:
         reg = registry if isinstance(registry, Registry) else Registry(Path(registry))
-        data = ReportData(engine, reg).everything(model, since, until)
+        data = ReportData(engine, reg, policy).everything(model, since, until)
     finally:
         if isinstance(store, str):
             engine.dispose()

@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from driftloop.store.drift_rollup import add_to_drift_rollup, count_slots
+from driftloop.store.drift_rollup import PERFORMANCE, add_to_drift_rollup, count_slots
 from driftloop.store.jobs import FINISHED_STATES, RetrainJob
 from driftloop.store.models import Base, JsonType
 
@@ -40,8 +40,6 @@ if TYPE_CHECKING:  # the store itself needs no scipy: only the forwarder compute
     from driftloop.drift.compute import WindowReport
     from driftloop.drift.evaluator import Firing
     from driftloop.drift.notify import DeliveryOutcome
-
-PERFORMANCE = "__performance__"  # driftloop.drift.compute.PERFORMANCE
 
 
 class DriftMetric(Base):

@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
-from driftloop.store.drift import PERFORMANCE, DriftMetric, RuleFiring
-from driftloop.store.drift_rollup import PREDICTIONS
+from driftloop.store.drift import DriftMetric, RuleFiring
+from driftloop.store.drift_rollup import PERFORMANCE, PREDICTIONS
 from driftloop.store.jobs import RetrainJob
 
 WINDOW_ROW = ""  # the column name of a window's own rows (drift_share)

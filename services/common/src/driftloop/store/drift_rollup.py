@@ -4,7 +4,8 @@ At 100 requests/s a window of 1,000 records closes every 10 s, and each window w
 column and statistic: ~2 million ``drift_metrics`` rows a week, which even an indexed GROUP BY
 reads in ~2 s on SQLite. The dashboard's drift charts only show the PSI and the verdict score
 (``drift_score``) of each feature and of ``__predictions__``, averaged per bucket of at least 5
-minutes for any range over 2.5 hours; so ``write_window`` also adds each of those rows to its
+minutes for any range over 2.5 hours, and the performance chart each window's task metrics
+(``__performance__``: ROC AUC, accuracy, F1, RMSE, MAE); so ``write_window`` also adds each of those rows to its
 model's 5-minute slot (by window end), in the same transaction: sums and counts from which a
 bucket's mean value, mean threshold and "any window drifted" follow exactly. A week is ~70,000
 slot rows instead of 2 million. Created by migration ``0005_label_and_drift_rollups``.
@@ -26,6 +27,9 @@ from driftloop.store.models import Base
 SLOT_SECONDS = 300
 CHARTED_STATISTICS = ("psi", "drift_score")
 PREDICTIONS = "__predictions__"
+PERFORMANCE = "__performance__"  # driftloop.drift.compute.PERFORMANCE
+TASK_METRICS = ("roc_auc", "accuracy", "f1", "rmse", "mae")
+"""The window metrics the performance chart shows (driftloop.drift.performance)."""
 
 
 class DriftSlot(Base):
@@ -50,7 +54,10 @@ class DriftSlot(Base):
 
 
 def charted(column: str, statistic: str) -> bool:
-    """The rows the drift charts show: PSI and verdict score of the features and of the predictions."""
+    """The rows the charts show: PSI and verdict score of the features and of the predictions, and the
+    windows' task metrics."""
+    if column == PERFORMANCE:
+        return statistic in TASK_METRICS
     return statistic in CHARTED_STATISTICS and column != "" and (not column.startswith("__") or column == PREDICTIONS)
 
 

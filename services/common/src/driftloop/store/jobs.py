@@ -21,6 +21,9 @@ from driftloop.store.models import Base, JsonType, NullableJson
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 ACTIVE_STATES = (QUEUED, RUNNING)
 FINISHED_STATES = (SUCCEEDED, FAILED, CANCELLED)
+# The decision outcome of a running job whose work a retrain pipeline does (the controller's
+# Azure DevOps hand-off): the pipeline reports its end, so a restart of the controller keeps it running.
+HANDED_OFF = "handed_off"
 
 
 class RetrainJob(Base):
@@ -133,9 +136,13 @@ class JobStore:
             connection.execute(update(RetrainJob).where(RetrainJob.id == job_id).values(log=RetrainJob.log + stamped))
 
     def fail_interrupted(self) -> list[str]:
-        """Mark jobs left ``running`` by a crashed controller as failed; returns their ids."""
+        """Mark jobs left ``running`` by a crashed controller as failed; returns their ids.
+
+        A job handed off to a pipeline keeps running: the pipeline, not the controller, does its work.
+        """
         with Session(self.engine) as session, session.begin():
-            ids = list(session.scalars(select(RetrainJob.id).where(RetrainJob.state == RUNNING)))
+            running = session.execute(select(RetrainJob.id, RetrainJob.decision).where(RetrainJob.state == RUNNING))
+            ids = [id_ for id_, decision in running if (decision or {}).get("outcome") != HANDED_OFF]
             if ids:
                 session.execute(
                     update(RetrainJob)

@@ -18,16 +18,19 @@ pairs when the second of the two is stored.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import orjson
+from psycopg import sql
 from sqlalchemy import Connection, DateTime, Float, Index, Integer, String, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
+from driftloop.store import bulk
 from driftloop.store.models import Base, NullableJson, Prediction
 
 BINS_PER_E = 20  # latency bin width exp(1/20): about 5 %
@@ -126,11 +129,6 @@ class MinuteCounts:
             self.value_count += n
         self._count_labels({label_of(prediction): n})
 
-    def add_record(self, row: dict[str, Any]) -> None:
-        if row["record_index"] == 0:  # latency is per request: every record of it carries the same
-            self.add_requests(latency_bin(float(row["latency_ms"])), 1)
-        self.add_records(row["prediction"], 1)
-
     def merge(self, other: MinuteCounts) -> None:
         self.requests += other.requests
         self.records += other.records
@@ -160,16 +158,47 @@ Key = tuple[str, int, datetime]
 
 
 def count_minutes(predictions: Iterable[dict[str, Any]], rejected: Iterable[dict[str, Any]]) -> dict[Key, MinuteCounts]:
-    """The rollup increments for newly stored prediction and rejected rows."""
-    minutes: dict[Key, MinuteCounts] = {}
+    """The rollup increments for newly stored prediction and rejected rows.
+
+    Rows are first counted per minute and latency, and per minute and predicted label, and each
+    group is added once: a batch has thousands of rows but a few dozen groups, and counting each
+    row on its own cost the forwarder more than loading it (docs/benchmarks.md, "Bulk writes")."""
+    minute_starts: dict[int, datetime] = {}
+    requests: Counter[tuple[Key, float]] = Counter()
+    records: dict[tuple[Key, type, Any], list[Any]] = {}  # [one of the predictions, how many]
     for row in predictions:
-        key = (row["model"], int(row["version"]), minute_of(row["time"]))
-        minutes.setdefault(key, MinuteCounts()).add_record(row)
+        key = (row["model"], int(row["version"]), _minute_start(row["time"], minute_starts))
+        if row["record_index"] == 0:  # latency is per request: every record of it carries the same
+            requests[key, row["latency_ms"]] += 1
+        prediction = row["prediction"]
+        # By type too: 1, 1.0, True and "1" are four labels. A list or an object by its JSON text.
+        same = prediction if type(prediction) in _SCALARS else label_of(prediction)
+        group = records.setdefault((key, type(prediction), same), [prediction, 0])
+        group[1] += 1
+    minutes: dict[Key, MinuteCounts] = {}
+    for (key, latency_ms), n in requests.items():
+        minutes.setdefault(key, MinuteCounts()).add_requests(latency_bin(float(latency_ms)), n)
+    for (key, _, _), (prediction, n) in records.items():
+        minutes.setdefault(key, MinuteCounts()).add_records(prediction, n)
     for row in rejected:
         # A request refused before a version was resolved counts under version 0.
-        key = (row["model"], int(row["version"] or 0), minute_of(row["time"]))
+        key = (row["model"], int(row["version"] or 0), _minute_start(row["time"], minute_starts))
         minutes.setdefault(key, MinuteCounts()).rejected += 1
     return minutes
+
+
+_SCALARS = (str, int, float, bool, type(None))
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MINUTE = timedelta(minutes=1)
+
+
+def _minute_start(moment: datetime, starts: dict[int, datetime]) -> datetime:
+    """``minute_of(moment)``, computed once per minute of a batch (exact integer arithmetic)."""
+    number = ((moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)) - _EPOCH) // _MINUTE
+    start = starts.get(number)
+    if start is None:
+        start = starts[number] = _EPOCH + number * _MINUTE
+    return start
 
 
 def merge_minutes(minutes: dict[Key, MinuteCounts], increments: dict[Key, MinuteCounts]) -> None:
@@ -192,12 +221,17 @@ def add_to_rollup(connection: Connection, minutes: dict[Key, MinuteCounts]) -> N
 
     Each minute row is created empty if absent, then read with a row lock (PostgreSQL; SQLite
     has one writer at a time) and rewritten, so concurrent writers serialise on the row and no
-    increment is lost.
+    increment is lost. Rows are taken in one order (sorted by key): no deadlocks.
     """
+    if not minutes:
+        return
+    names = _TRAFFIC_COLUMNS + (_LABEL_COLUMNS if any(m.labelled for m in minutes.values()) else ())
+    if bulk.available(connection):
+        _add_to_rollup_at_once(connection, minutes, names)
+        return
     table = cast(Table, TrafficMinute.__table__)
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    names = _TRAFFIC_COLUMNS + (_LABEL_COLUMNS if any(m.labelled for m in minutes.values()) else ())
-    for (model, version, minute), increment in sorted(minutes.items()):  # one lock order: no deadlocks
+    for (model, version, minute), increment in sorted(minutes.items()):
         keys = {"model": model, "version": version, "minute": minute}
         empty = {**keys, **{name: getattr(MinuteCounts(), name) for name in _TRAFFIC_COLUMNS}}
         connection.execute(dialect.insert(table).values(empty).on_conflict_do_nothing())
@@ -205,9 +239,60 @@ def add_to_rollup(connection: Connection, minutes: dict[Key, MinuteCounts]) -> N
         query = select(*(table.c[name] for name in names)).where(where)
         if connection.dialect.name == "postgresql":
             query = query.with_for_update()
-        row = dict(connection.execute(query).mappings().one())
-        row["latency_bins"] = dict(row["latency_bins"] or {})
-        row["label_counts"] = dict(row["label_counts"]) if row["label_counts"] is not None else None
-        total = MinuteCounts(**row)
-        total.merge(increment)
-        connection.execute(update(table).where(where).values({name: getattr(total, name) for name in names}))
+        totals = _total(dict(connection.execute(query).mappings().one()), increment)
+        connection.execute(update(table).where(where).values({name: getattr(totals, name) for name in names}))
+
+
+def _total(stored: dict[str, Any], increment: MinuteCounts) -> MinuteCounts:
+    stored["latency_bins"] = dict(stored["latency_bins"] or {})
+    stored["label_counts"] = dict(stored["label_counts"]) if stored["label_counts"] is not None else None
+    total = MinuteCounts(**stored)
+    total.merge(increment)
+    return total
+
+
+_KEY = ("model", "version", "minute")
+
+
+def _add_to_rollup_at_once(connection: Connection, minutes: dict[Key, MinuteCounts], names: tuple[str, ...]) -> None:
+    """PostgreSQL: the same three steps for every minute of the batch at once, in three statements
+    (the minutes as arrays: store/bulk.py), instead of three per minute."""
+    table = cast(Table, TrafficMinute.__table__)
+    cursor = bulk.cursor_of(connection)
+    empty = {name: getattr(MinuteCounts(), name) for name in _TRAFFIC_COLUMNS}
+    keys = [dict(zip(_KEY, key, strict=True)) for key in minutes]
+    created, params = bulk.unnest(table, _KEY + _TRAFFIC_COLUMNS, [{**key, **empty} for key in keys], "k")
+    cursor.execute(
+        sql.SQL("INSERT INTO traffic_minutes ({}) SELECT * FROM {} ORDER BY {} ON CONFLICT DO NOTHING").format(
+            sql.SQL(", ").join(map(sql.Identifier, _KEY + _TRAFFIC_COLUMNS)),
+            created,
+            sql.SQL(", ").join(map(sql.Identifier, _KEY)),
+        ),
+        params,
+    )
+    relation, params = bulk.unnest(table, _KEY, keys, "k")
+    cursor.execute(
+        sql.SQL("SELECT {} FROM traffic_minutes t JOIN {} USING ({}) ORDER BY {} FOR UPDATE OF t").format(
+            sql.SQL(", ").join(sql.Identifier("t", name) for name in _KEY + names),
+            relation,
+            sql.SQL(", ").join(map(sql.Identifier, _KEY)),
+            sql.SQL(", ").join(sql.Identifier("t", name) for name in _KEY),
+        ),
+        params,
+    )
+    totals = []
+    for found in cursor.fetchall():
+        stored = dict(zip(_KEY + names, found, strict=True))
+        key = (stored.pop("model"), stored.pop("version"), stored.pop("minute"))
+        totals.append({**dict(zip(_KEY, key, strict=True)), **vars(_total(stored, minutes[key]))})
+    relation, params = bulk.unnest(table, _KEY + names, totals, "s")
+    cursor.execute(
+        sql.SQL("UPDATE traffic_minutes t SET {} FROM {} WHERE {}").format(
+            sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(n), sql.Identifier("s", n)) for n in names),
+            relation,
+            sql.SQL(" AND ").join(
+                sql.SQL("{} = {}").format(sql.Identifier("t", n), sql.Identifier("s", n)) for n in _KEY
+            ),
+        ),
+        params,
+    )

@@ -1,11 +1,12 @@
 """Writing telemetry into the store: batches, one transaction each, idempotent by key.
 
-Every insert is ``INSERT ... ON CONFLICT DO NOTHING`` (PostgreSQL and SQLite alike), so a batch
-delivered twice (the forwarder crashed after the commit, before committing its bus offset)
-stores nothing twice: at-least-once delivery, exactly-once storage. The inserts return the keys
-they stored, and only those rows are added to the per-minute rollup (``traffic_minutes``, in the
-same transaction), so the rollup is exactly-once too: their traffic, and the labelled pairs they
-complete (a new label for a stored prediction, or a new prediction for a stored label: store/labels.py).
+Every row is stored once by its key, so a batch delivered twice (the forwarder crashed after the
+commit, before committing its bus offset) stores nothing twice: at-least-once delivery,
+exactly-once storage. SQLite inserts with ``INSERT ... ON CONFLICT DO NOTHING``; PostgreSQL loads
+the new rows by ``COPY`` (store/bulk.py). Both tell which rows they stored, and only those rows
+are added to the per-minute rollup (``traffic_minutes``, in the same transaction), so the rollup
+is exactly-once too: their traffic, and the labelled pairs they complete (a new label for a
+stored prediction, or a new prediction for a stored label: store/labels.py).
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-from sqlalchemy import JSON, Connection, Engine, Table
+from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 from driftloop.eventtime import to_datetime
+from driftloop.store.bulk import copy_new_rows
 from driftloop.store.labels import lock_models, new_pairs
 from driftloop.store.models import DeadLetter, Feedback, Prediction, Rejected
 from driftloop.store.rollup import add_to_rollup, count_minutes, merge_minutes
@@ -126,6 +127,13 @@ _TABLES: dict[str, Table] = {
     "dead_letters": DeadLetter.__table__,  # type: ignore[dict-item]
 }
 
+# What identifies a row, so that it is stored once: the event (and record), or a dead letter's bus position.
+_KEYS: dict[str, tuple[str, ...]] = {
+    "predictions": ("event_id", "record_index"),
+    "feedback": ("event_id",),
+    "rejected": ("event_id",),
+    "dead_letters": ("position",),
+}
 
 # The tables the per-minute rollup counts: their inserts report which rows were new.
 _ROLLED_UP = ("predictions", "feedback", "rejected")
@@ -136,49 +144,12 @@ def _insert_ignoring_duplicates(engine: Engine, table: Table) -> Any:
     return dialect.insert(table).on_conflict_do_nothing()
 
 
-def _key_columns(table: Table) -> list[str]:
-    return [c.name for c in table.primary_key.columns]
-
-
-def _copy_ignoring_duplicates(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
-    """PostgreSQL: COPY the rows into a temporary twin of the table, then INSERT ... ON CONFLICT DO NOTHING.
-
-    Several times faster than row-by-row inserts (the forwarder's throughput hangs on this);
-    the temporary table lives per connection and empties itself at each commit. Returns the
-    primary keys of the rows actually inserted.
-    """
-    columns = [c.name for c in table.columns if c.name in rows[0]]
-    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    staging = f"driftloop_staging_{table.name}"
-    names = ", ".join(columns)
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    cursor.execute(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    )
-    with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(
-                [orjson.dumps(row[c]).decode() if c in json_columns and row[c] is not None else row[c] for c in columns]
-            )
-    keys = ", ".join(_key_columns(table))
-    cursor.execute(
-        f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {staging} ON CONFLICT DO NOTHING RETURNING {keys}"
-    )
-    inserted = {tuple(row) for row in cursor.fetchall()}
-    cursor.execute(f"TRUNCATE {staging}")  # a retried batch in the same transaction starts empty
-    return inserted
-
-
-def _insert_returning_keys(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
-    key_columns = [table.c[name] for name in _key_columns(table)]
-    insert = _insert_ignoring_duplicates(connection.engine, table).returning(*key_columns)
-    return {tuple(row) for row in connection.execute(insert, rows)}
-
-
-def _rows_inserted(table: Table, rows: list[dict[str, Any]], inserted: set[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """The offered rows whose keys were inserted, each key once (an event twice in one batch is stored once)."""
-    key_names = _key_columns(table)
-    pending = set(inserted)
+def _insert_returning_keys(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """SQLite (and PostgreSQL without psycopg 3): row inserts; returns the rows stored, each key once
+    (an event twice in one batch is stored once)."""
+    key_names = _KEYS[table.name]
+    insert = _insert_ignoring_duplicates(connection.engine, table).returning(*(table.c[k] for k in key_names))
+    pending = {tuple(row) for row in connection.execute(insert, rows)}
     kept = []
     for row in rows:
         key = tuple(row[k] for k in key_names)
@@ -189,24 +160,24 @@ def _rows_inserted(table: Table, rows: list[dict[str, Any]], inserted: set[tuple
 
 
 def write_batch(engine: Engine, batch: ParsedBatch) -> WriteResult:
-    """Store a batch in one transaction; returns the rows offered per table (duplicates are ignored)."""
+    """Store a batch in one transaction; returns the rows offered per table (duplicates are ignored).
+
+    On PostgreSQL with psycopg 3 every table is loaded by ``COPY`` (store/bulk.py), elsewhere by
+    ``INSERT ... ON CONFLICT DO NOTHING``; both tell which rows were new, and only those are rolled up."""
     rows = batch_rows(batch)
-    copy = engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
+    bulk = engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
     stored: dict[str, list[dict[str, Any]]] = {}
     with engine.begin() as connection:
         for name, table_rows in rows.items():
             if not table_rows:
                 continue
             table = _TABLES[name]
-            if copy:  # raises the driver's own errors, which store/failures.py classifies
-                inserted = _copy_ignoring_duplicates(connection, table, table_rows)
+            if bulk:  # raises the driver's own errors, which store/failures.py classifies
+                stored[name] = copy_new_rows(connection, table, table_rows, _KEYS[name])
             elif name in _ROLLED_UP:
-                inserted = _insert_returning_keys(connection, table, table_rows)
+                stored[name] = _insert_returning_keys(connection, table, table_rows)
             else:
                 connection.execute(_insert_ignoring_duplicates(engine, table), table_rows)
-                continue
-            if name in _ROLLED_UP:
-                stored[name] = _rows_inserted(table, table_rows, inserted)
         new_predictions, new_feedback = stored.get("predictions", []), stored.get("feedback", [])
         minutes = count_minutes(new_predictions, stored.get("rejected", []))
         if new_predictions or new_feedback:
