@@ -13,7 +13,10 @@ measured requests is acknowledged by the Kafka broker. The relay process and the
 separate processes and are not counted: the figure is what telemetry costs the process that
 scores. About three minutes per variant (valgrind runs the process ~50 times slower, so each
 linger holds fewer events than at full speed and per-batch costs weigh a little more). Needs
-valgrind (Debian's package). Asserts nothing.
+valgrind (Debian's package). ``--cache-sim`` adds callgrind's simulated cache misses per request
+(first level and last level, data reads and writes): what the copies cost in memory traffic, also
+independent of the load. Another checkout's code is counted with ``PYTHONPATH=<its
+services/common/src>``. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+BENCH = Path(__file__).resolve().parent
 VARIANTS = ("off", "relayed", "relayed-no-outbox", "in process")
 
 
@@ -69,12 +73,15 @@ def count_instructions(on: bool) -> None:
     subprocess.run(["callgrind_control", switch, str(os.getpid())], check=True, capture_output=True)
 
 
-def instructions(bus_url: str, variant: str, n: int, work: Path) -> int:
+def instructions(bus_url: str, variant: str, n: int, work: Path, cache_sim: bool) -> list[int]:
+    """Instructions of the measured requests, and with ``cache_sim`` the simulated first-level
+    data misses (reads, writes) and last-level data misses (reads, writes) as callgrind counts them."""
     result = subprocess.run(
         [
             "valgrind",
             "--tool=callgrind",
             "--instr-atstart=no",
+            f"--cache-sim={'yes' if cache_sim else 'no'}",
             f"--callgrind-out-file={work / 'callgrind.out'}",
             sys.executable,
             __file__,
@@ -87,12 +94,15 @@ def instructions(bus_url: str, variant: str, n: int, work: Path) -> int:
         ],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent)},
+        # PYTHONPATH passed on: e.g. another checkout's services/common/src, to count its code
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH), os.environ.get("PYTHONPATH")]))},
     )
-    collected = re.search(r"Collected : (\d+)", result.stderr)
+    collected = re.search(r"Collected : ([\d ]+)", result.stderr)
     if result.returncode != 0 or collected is None:
         raise RuntimeError(f"{variant} failed:\n{result.stderr[-3000:]}")
-    return int(collected.group(1))
+    counts = [int(count) for count in collected.group(1).split()]
+    # With the cache simulation: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw.
+    return counts[:1] + (counts[4:6] + counts[7:9] if cache_sim else [])
 
 
 def main() -> None:
@@ -101,6 +111,7 @@ def main() -> None:
     parser.add_argument("--child", choices=VARIANTS)
     parser.add_argument("--bus")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, of: " + ", ".join(VARIANTS))
+    parser.add_argument("--cache-sim", action="store_true", help="also count simulated cache misses (slower)")
     args = parser.parse_args()
     variants = [variant.strip() for variant in args.variants.split(",")]
     if args.child:
@@ -117,13 +128,19 @@ def main() -> None:
         try:
             bus_url = f"kafka://{broker.bootstrap}/telemetry-instructions"
             counts = {
-                variant: instructions(bus_url, variant, args.requests, work) / args.requests for variant in variants
+                variant: [
+                    count / args.requests
+                    for count in instructions(bus_url, variant, args.requests, work, args.cache_sim)
+                ]
+                for variant in variants
             }
         finally:
             broker.stop()
-    print(f"{'telemetry':18s} {'instructions/request':>21s} {'vs ' + variants[0]:>8s}")
-    for variant, count in counts.items():
-        print(f"{variant:18s} {count:21,.0f} {count / counts[variants[0]] - 1:+8.1%}")
+    misses = "  D1 misses r/w  LL misses r/w (per request)" if args.cache_sim else ""
+    print(f"{'telemetry':18s} {'instructions/request':>21s} {'vs ' + variants[0]:>8s}{misses}")
+    for variant, (count, *cache) in counts.items():
+        cached = "  " + "  ".join(f"{miss:7.1f}" for miss in cache) if cache else ""
+        print(f"{variant:18s} {count:21,.0f} {count / counts[variants[0]][0] - 1:+8.1%}{cached}")
 
 
 if __name__ == "__main__":

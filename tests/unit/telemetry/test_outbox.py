@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
-from driftloop.telemetry.outbox import Outbox
+from driftloop.telemetry.outbox import Outbox, read_range
 
 SEGMENT = 64 * 1024
 
@@ -164,3 +165,66 @@ def test_the_fsync_setting_keeps_the_same_format(tmp_path: Path) -> None:
     later = Outbox(tmp_path, "src", SEGMENT)
     assert ids(later) == list(range(300))
     later.close()
+
+
+REUSE_THEN_DIE = """
+import os, signal
+from pathlib import Path
+from driftloop.telemetry.outbox import Outbox
+
+outbox = Outbox(Path({directory!r}), "src", {segment})
+def event(name):  # all of one size: the frames of every use of a segment lie at the same offsets,
+    # so older frames left past the new ones would read as valid
+    return b'{{"id": "%s", "pad": "%s"}}' % (name, b"x" * (900 - len(name)))
+per_segment = {segment} // (12 + 1 + len(event(b"old")))
+for _ in range(12):  # each round delivered soon after it was written; the segments are reused
+    for _ in range(per_segment + 2):  # 12 rounds: the last segment in use holds 24 frames of this use
+        outbox.append(b"k", event(b"old"))
+    outbox.acknowledge(outbox.position)
+for index in range(5):
+    outbox.append(b"k", event(b"%d" % index))
+print(outbox._seq, len(list(Path({directory!r}).glob("*.outbox"))), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_reused_segment_holds_none_of_its_older_frames_after_a_kill(tmp_path: Path) -> None:
+    script = REUSE_THEN_DIE.format(directory=str(tmp_path), segment=SEGMENT)
+    process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert process.returncode == -signal.SIGKILL, process.stderr
+    segments_used, files = (int(word) for word in process.stdout.split())
+    assert segments_used > files  # segments were reused, not made anew
+    outbox = Outbox(tmp_path, "src", SEGMENT)
+    assert ids(outbox) == list(range(5))
+    outbox.close()
+
+
+def test_the_ranges_handed_out_name_every_event_once_in_order(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path, "src", SEGMENT)
+    values = [b'{"id": "%d", "pad": "%s"}' % (index, b"x" * (index % 500)) for index in range(3000)]
+    read: list[bytes] = []
+    handed = 0
+    for index, value in enumerate(values):
+        assert outbox.append(b"k", value)
+        if index % 97 == 0 or index == len(values) - 1:  # a flush now and then, some across segments
+            ranges = outbox.hand()
+            read += [message.value for message in ranges for message in read_range(message)]
+            handed += sum(message.events for message in ranges)
+            outbox.mark(handed)
+            outbox.settled(handed)  # delivered at once: the segments are reused under the ranges
+    assert read == values
+    assert outbox.hand() == []  # nothing new
+    assert outbox._seq > len(list(tmp_path.glob("*.outbox")))
+    outbox.close()
+
+
+def test_a_range_whose_file_is_gone_is_an_error_not_an_empty_read(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path, "src", SEGMENT)
+    outbox.append(b"k", b'{"id": "0"}')
+    (message,) = outbox.hand()
+    assert [event.value for event in read_range(message)] == [b'{"id": "0"}']
+    for path in tmp_path.glob("*.outbox"):
+        path.unlink()
+    with pytest.raises(FileNotFoundError):
+        read_range(message)
+    outbox.close()

@@ -7,21 +7,28 @@ the relay works, when it is killed, when it cannot start, or when the bus is awa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import resource
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 from integration_servers import free_port  # a port nothing listens on
 from prometheus_client import REGISTRY
 from telemetry_samples import make_prediction, read_all, until
 
 from driftloop.telemetry import relay
+from driftloop.telemetry.bus.base import Message
+from driftloop.telemetry.outbox import RANGE, RANGE_MARK
 from driftloop.telemetry.publisher import EventPublisher
 from driftloop.telemetry.relay import RelayPublisher
 from driftloop.telemetry.settings import BusSettings
+from driftloop.telemetry.wire import frames
 
 
 def sample(name: str, source: str) -> float | None:
@@ -105,6 +112,62 @@ def test_a_relay_that_cannot_start_is_replaced_by_publishing_in_process(
     assert asyncio.run(read_all(bus_settings)) == [f"req-{i}" for i in range(200)]
     assert not publisher.relaying
     assert (publisher.stats.sent, publisher.stats.dropped) == (200, 0)
+
+
+@contextlib.contextmanager
+def no_new_files_of_more_than(size: int) -> Iterator[None]:
+    """Writes that would grow a file of this process past ``size`` fail with EFBIG, as on a full
+    disk: the kernel's RLIMIT_FSIZE (the relay process, started before, is not limited)."""
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the error, not the signal that kills
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, limits[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, previous)
+
+
+def test_events_the_outbox_cannot_take_still_reach_the_bus_in_order(
+    bus_settings: BusSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = bus_settings.model_copy(update={"outbox_segment_bytes": 64 * 1024})
+
+    async def scenario() -> RelayPublisher:
+        publisher = RelayPublisher(settings, "relay-test-full-disk", json_logs=False)
+        await publisher.start()
+        await publish_in_bursts(publisher, 0, 100)
+        with no_new_files_of_more_than(4096):  # no new segment can be made
+            await publish_in_bursts(publisher, 100, 500)
+        await publish_in_bursts(publisher, 600, 300)  # room again
+        await publisher.stop()
+        return publisher
+
+    publisher = asyncio.run(scenario())
+    assert asyncio.run(read_all(bus_settings)) == [f"req-{i}" for i in range(900)]
+    assert (publisher.stats.sent, publisher.stats.dropped) == (900, 0)
+    assert publisher.relaying
+    not_in_outbox = [r for r in caplog.records if r.getMessage().startswith("telemetry event not written")]
+    assert 0 < len(not_in_outbox) < 500  # some went without their crash safety, the later ones with it
+    assert list(settings.spill_path.glob("*.outbox")) == []  # all delivered
+
+
+def test_a_relay_that_cannot_read_a_range_stops_after_sending_what_it_read(bus_settings: BusSettings) -> None:
+    events = [Message(b"credit", orjson.dumps(make_prediction(index)), 1) for index in range(3)]
+    missing = RANGE.pack(RANGE_MARK, 24, 100) + os.fsencode(bus_settings.spill_path / "gone.outbox")
+    stream = frames([events[0], Message(None, missing, 2), events[1], events[2]])
+    env = {**os.environ, relay.SETTINGS_ENV: bus_settings.model_dump_json(), relay.JSON_LOGS_ENV: "0"}
+    child = subprocess.run(
+        [sys.executable, "-m", relay.RELAY_MODULE, "relay-test-bad-range"],
+        input=stream,
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
+    assert child.returncode == 1, child.stderr
+    last = orjson.loads(child.stdout.splitlines()[-1])
+    assert (last["settled"], last["sent"]) == (1, 1)  # the parent publishes the rest from its outbox
+    assert asyncio.run(read_all(bus_settings)) == ["req-0"]
 
 
 def test_with_the_bus_away_the_relay_spills_to_the_file_a_later_publisher_replays(

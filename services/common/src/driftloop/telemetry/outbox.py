@@ -5,10 +5,10 @@ Each publishing process owns a lock file ``<source>-<token>.lock`` (held with ``
 process lives; the kernel lets go of it however the process ends) and a few segments
 ``<source>-<token>-<slot>.outbox`` in the spill directory. A segment is a file of fixed size,
 filled with zeros ahead of use by a background thread and mapped into memory (``MAP_SHARED``);
-once delivered it is zeroed again and reused, so the pages written are few and stay in the CPU's
-caches and the page cache (no block allocation, no new file per segment).
-Appending an event copies its body and then its frame header into the mapping: no system call,
-about a microsecond. The copied bytes are pages of the kernel's page cache from that moment on,
+once delivered the same thread zeroes it through the mapping (a ``memset``, no system call) and it
+is reused, so the pages written are few and stay in the page cache (no block allocation, no new
+file per segment). Appending an event copies its body and then its frame header into the
+mapping: no system call, under a microsecond. The copied bytes are pages of the kernel's page cache from that moment on,
 so they outlive the process (SIGKILL, the OOM killer, a segfault) and reach the disk through the
 kernel's ordinary writeback. A machine crash can still lose what writeback had not written yet
 (by default up to ``vm.dirty_expire_centisecs``, 30 s); ``fsync=True`` syncs each event's pages
@@ -21,6 +21,9 @@ header that counts zero events (the zeros after the last frame). The header of a
 written after its body, and its event count is its last byte (big-endian ``1``), so a process
 killed in the middle of an append leaves a frame that reads as the end: that event's request had
 not been answered.
+
+The relay process reads the events from the segments too (:meth:`Outbox.hand` names the ranges
+appended since the last call, :func:`read_range` reads one), so they cross no pipe a second time.
 
 The publisher tells the outbox what the bus (or the spill file) has taken with
 :meth:`Outbox.acknowledge`; segments wholly before that point are reused, and the rest is what a
@@ -52,6 +55,10 @@ from driftloop.telemetry.wire import FRAME_HEADER, NO_KEY, unframe
 logger = logging.getLogger(__name__)
 
 MAGIC = b"DLOUTBX1"
+RANGE = struct.Struct(">cQQ")
+"""A range of a segment handed to the relay: :data:`RANGE_MARK`, start and end offsets, then the path."""
+RANGE_MARK = b"\0"
+"""The first byte of a range message's value; no event starts with it (JSON: ``{`` or ``[``)."""
 SEGMENT_HEADER = struct.Struct(">8sQQ")
 DELIVERED = struct.Struct(">Q")
 DELIVERED_AT = len(MAGIC)
@@ -80,10 +87,12 @@ def safe_name(name: str) -> str:
 
 
 class Segment:
-    """One mapped segment file; ``end`` is the offset just past its last frame."""
+    """One mapped segment file; ``end`` is the offset just past its last frame, ``events`` the
+    number of frames."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.encoded_path = os.fsencode(path)  # what a range names, made once
         self.seq = -1
         fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         try:
@@ -92,30 +101,40 @@ class Segment:
         finally:
             os.close(fd)  # the mapping keeps the file open
         self.end = SEGMENT_HEADER.size
+        self.events = 0
+
+    def address(self) -> tuple[int, ctypes.Array[ctypes.c_char]]:
+        """The mapping's address, and the exported buffer that pins it (delete it after use: the
+        mapping cannot be closed while a buffer of it is exported)."""
+        buffer = (ctypes.c_char * self.size).from_buffer(self.map)
+        return ctypes.addressof(buffer), buffer
 
     def populate(self) -> None:
         """Take the page faults of the whole segment now (in the preparing thread: ctypes lets go
         of the GIL), not one per 4 KiB page on the event loop, where each cost ~5-10 µs (ext4's
         page_mkwrite updates the file's times through the journal). Best effort: without it the
         faults just happen later."""
-        buffer = (ctypes.c_char * self.size).from_buffer(self.map)
+        address, buffer = self.address()
         try:
-            _libc.madvise(ctypes.c_void_p(ctypes.addressof(buffer)), ctypes.c_size_t(self.size), MADV_POPULATE_WRITE)
+            _libc.madvise(ctypes.c_void_p(address), ctypes.c_size_t(self.size), MADV_POPULATE_WRITE)
         finally:
-            del buffer  # the mapping cannot be closed while a buffer of it is exported
+            del buffer
 
     def zero(self) -> None:
-        """Write zeros over the whole file (in the preparing thread: pwrite lets go of the GIL)."""
-        fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+        """Zeros over the whole mapping, for reuse (in the preparing thread: ctypes lets go of the
+        GIL). Writing every page also faults back in those that writeback made read-only. Why a
+        ``memset`` and zeroing at all: docs/decisions.md, "The relay reads the events from the
+        outbox"."""
+        address, buffer = self.address()
         try:
-            _write_zeros(fd, self.size)
+            ctypes.memset(address, 0, self.size)
         finally:
-            os.close(fd)
-        self.end = SEGMENT_HEADER.size
-        self.seq = -1
+            del buffer
 
     def activate(self, seq: int) -> None:
         self.seq = seq
+        self.end = SEGMENT_HEADER.size
+        self.events = 0
         DELIVERED_AND_SEQ.pack_into(self.map, DELIVERED_AT, SEGMENT_HEADER.size, seq)
         self.map[: len(MAGIC)] = MAGIC  # last: a segment without it holds nothing
 
@@ -147,6 +166,8 @@ class Outbox:
         self._segments: deque[Segment] = deque()
         self._seq = 0
         self._delivered: Position = (0, SEGMENT_HEADER.size)
+        self._handed: tuple[int, int, int] = (0, SEGMENT_HEADER.size, 0)
+        """Segment number, offset and event count in it up to which :meth:`hand` has named ranges."""
         self._marks: deque[tuple[int, Position]] = deque()
         """(events handed to the sender so far, the position just past them), oldest first."""
         self._slots = itertools.count()
@@ -160,10 +181,11 @@ class Outbox:
 
     # -- the request path ------------------------------------------------------------------------
 
-    def append(self, key: bytes | None, value: bytes) -> None:
-        """Copy one encoded event into the outbox; when this returns, a crash of the process no
-        longer loses it. Never raises (it runs on the request path): when no new segment can be
-        made (a full disk), that is logged and the event goes on without its crash safety."""
+    def append(self, key: bytes | None, value: bytes) -> bool:
+        """Copy one encoded event into the outbox; when this returns True, a crash of the process
+        no longer loses it. Never raises (it runs on the request path): when no new segment can be
+        made (a full disk), that is logged and False returned; the caller sends the event on
+        without its crash safety."""
         segment = self._current
         start = segment.end
         key_size = len(key) if key else 0
@@ -174,7 +196,7 @@ class Outbox:
                 segment = self._rotate(end - start)
             except OSError:
                 logger.exception("telemetry event not written to the outbox: a crash now would lose it")
-                return
+                return False
             start = segment.end
             body = start + FRAME_HEADER.size
             end = body + key_size + len(value)
@@ -185,17 +207,37 @@ class Outbox:
         # The header last, its event count last of all: until then the frame reads as the end.
         FRAME_HEADER.pack_into(view, start, NO_KEY if key is None else key_size, len(value), 1)
         segment.end = end
+        segment.events += 1
         if self.fsync:
             page = start - start % mmap.PAGESIZE
             try:
                 view.flush(page, end - page)
             except OSError:  # the disk failed: the event is still in the page cache, and goes on
                 logger.exception("telemetry outbox could not be synced to disk")
+        return True
 
     @property
     def position(self) -> Position:
         """Just past the last event appended."""
         return self._current.seq, self._current.end
+
+    # -- handing events to the relay -------------------------------------------------------------
+
+    def hand(self) -> list[Message]:
+        """The events appended since the last call, as range messages (one per segment they are
+        in; :func:`read_range` reads one), for a sender that reads them from the segment files."""
+        seq, offset, before = self._handed
+        ranges = []
+        for segment in self._segments:
+            if segment.seq < seq:
+                continue
+            start, skipped = (offset, before) if segment.seq == seq else (SEGMENT_HEADER.size, 0)
+            if segment.events > skipped:
+                value = RANGE.pack(RANGE_MARK, start, segment.end) + segment.encoded_path
+                ranges.append(Message(None, value, segment.events - skipped))
+        current = self._current
+        self._handed = (current.seq, current.end, current.events)
+        return ranges
 
     # -- acknowledgements --------------------------------------------------------------------------
 
@@ -254,7 +296,7 @@ class Outbox:
                 os.close(fd)  # its process is alive
                 continue
             segments = list(self.directory.glob(f"{self._prefix}-{match.group(1)}-*.outbox"))
-            used = sorted(found for path in segments if (found := read_segment(path)) is not None)
+            used = sorted((found for path in segments if (found := read_segment(path)) is not None), key=_first)
             messages = [message for _, messages in used for message in messages]
             orphans.append(Orphan(lock_path, fd, segments, messages))
         return orphans
@@ -314,7 +356,6 @@ class Outbox:
     @staticmethod
     def _reuse(segment: Segment) -> Segment:
         segment.zero()
-        segment.populate()  # pages written back since were made read-only again
         return segment
 
     def _open(self, segment: Segment) -> Segment:
@@ -355,6 +396,26 @@ class Outbox:
         self._current.map.flush()
 
 
+def read_range(message: Message) -> list[Message]:
+    """The events of a range message made by :meth:`Outbox.hand`, read from the segment file.
+    Raises OSError if the file does not hold them (gone, or not what the range says)."""
+    _, start, end = RANGE.unpack_from(message.value)
+    path = os.fsdecode(message.value[RANGE.size :])
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.pread(fd, end - start, start)
+    finally:
+        os.close(fd)
+    messages, offset = unframe(data)
+    if offset != end - start or len(messages) != message.events:
+        raise OSError(f"the outbox segment {path} does not hold the {message.events} events of {start}..{end}")
+    return messages
+
+
+def is_range(message: Message) -> bool:
+    return message.value[:1] == RANGE_MARK
+
+
 def read_segment(path: Path) -> tuple[int, list[Message]] | None:
     """A segment's sequence number and its events after its delivered offset (None if it holds
     nothing: a spare, never put to use or zeroed for reuse)."""
@@ -378,6 +439,10 @@ def read_segment(path: Path) -> tuple[int, list[Message]] | None:
             kept.append(message)
         offset += size
     return seq, kept
+
+
+def _first(found: tuple[int, list[Message]]) -> int:
+    return found[0]
 
 
 def _write_zeros(fd: int, size: int) -> None:

@@ -10,8 +10,12 @@ docs/benchmarks.md, "Scoring with telemetry on vs off".
 
 The two talk over pipes:
 
-- to the child's stdin, every ``linger_ms``, the events packed into messages per model and
-  framed as in the spill file (driftloop.telemetry.wire);
+- to the child's stdin, every ``linger_ms``, framed as in the spill file
+  (driftloop.telemetry.wire): with the outbox (the default), *range messages* naming where in the
+  outbox's segment files the events appended since the last time are, which the child reads from
+  there (the page cache: the events are copied once on this side, into the outbox); without it,
+  or for an event the outbox could not take, the events themselves, packed into messages per
+  model;
 - from the child's stdout, a JSON status line whenever its counts change: how many events it has
   *settled* (sent, spilled or dropped; it settles them in the order it received them), its
   counters, whether the bus is up, the spill file's size and the durations of its sends, which
@@ -27,11 +31,11 @@ deduplicates. The child ignores interrupts from the terminal (it runs in its own
 stops when its stdin closes, after sending or spilling what it holds: what a parent killed
 outright had handed over is still delivered.
 
-What it had not handed over yet (up to ``linger_ms`` of events) is in the outbox
-(driftloop.telemetry.outbox): ``publish`` copies every event there before it returns, and the
+Every event is in the outbox (driftloop.telemetry.outbox) before ``publish`` returns, and the
 child's reports of what it settled move the outbox's delivered mark, one flush at a time. The
 next start of a publisher for the same source (this process restarted, or another worker) finds
-what was not marked delivered and publishes it first.
+what was not marked delivered and publishes it first. A take-over reads the unsettled ranges
+back from this process's own outbox.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ import orjson
 
 from driftloop.telemetry import metrics
 from driftloop.telemetry.bus.base import Message
-from driftloop.telemetry.outbox import Orphan, Outbox, open_outbox
+from driftloop.telemetry.outbox import Orphan, Outbox, is_range, open_outbox, read_range
 from driftloop.telemetry.publisher import EventPublisher, PublisherStats, event_count, event_key
 from driftloop.telemetry.settings import BusSettings
 from driftloop.telemetry.wire import frames, pack_events
@@ -72,10 +76,12 @@ class RelayPublisher:
         self._json_logs = json_logs
         self._labels = {"source": source}
         self._pending: dict[bytes | None, list[bytes]] = {}
-        """Encoded events not yet written to the child, by key."""
+        """Encoded events not yet written to the child that are not in the outbox, by key."""
         self._pending_events = 0
+        """Events not yet written to the child (in the outbox or in ``_pending``)."""
         self._unsettled: deque[Message] = deque()
-        """Messages written to the child that it has not reported settled, oldest first."""
+        """Messages written to the child that it has not reported settled, oldest first (range
+        messages stand for the outbox's events they name)."""
         self._unsettled_events = 0
         self._relayed = PublisherStats()
         """The child's counts, as of its last status line."""
@@ -154,8 +160,6 @@ class RelayPublisher:
     async def stop(self) -> None:
         """Hand over what is pending, let the child send or spill everything and exit."""
         self._stopping = True
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
         self._flush()
         if self.relaying and self._process is not None and self._process.stdin is not None:
             self._process.stdin.close()  # the child's signal to finish
@@ -203,30 +207,37 @@ class RelayPublisher:
         self._accept(key, value)
 
     def _accept(self, key: bytes | None, value: bytes) -> None:
-        """Into the outbox, then on to the child (queued for the next flush) or the local publisher."""
-        if self._outbox is not None:
-            self._outbox.append(key, value)
+        """Into the outbox, then on to the child (named at the next flush) or the local publisher."""
+        outbox = self._outbox
+        in_outbox = outbox is not None and outbox.append(key, value)
         if self._local is not None:
             self._local.publish_message(Message(key, value, 1))
             self._handed += 1
-            if self._outbox is not None:
-                self._outbox.mark(self._handed)
-                self._outbox.settled(self._local_base + self._local.settled)
+            if outbox is not None:
+                outbox.mark(self._handed)
+                outbox.settled(self._local_base + self._local.settled)
             return
-        pending = self._pending.get(key)
-        if pending is None:
-            self._pending[key] = [value]
-        else:
-            pending.append(value)
+        if not in_outbox:
+            if outbox is not None:
+                self._flush()  # what the outbox holds goes first: the child keeps the order
+            pending = self._pending.get(key)
+            if pending is None:
+                self._pending[key] = [value]
+            else:
+                pending.append(value)
         self._pending_events += 1
         if self._flush_handle is None and not self._stopping:
             loop = asyncio.get_running_loop()
             self._flush_handle = loop.call_later(self.settings.linger_ms / 1000, self._flush)
 
     def _flush(self) -> None:
-        """Pack what is pending into messages and write them to the child (a pipe write, no wait)."""
-        self._flush_handle = None
-        if not self._pending or not self.relaying:
+        """Write to the child the ranges of the outbox appended since the last flush, and the
+        pending events packed into messages (a pipe write, no wait). Those go first: an event
+        joins them only after a flush of what was in the outbox before it."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()  # when called before its time
+            self._flush_handle = None
+        if not self._pending_events or not self.relaying:
             return
         process = self._process
         if process is None or process.stdin is None or process.stdin.is_closing():
@@ -237,6 +248,8 @@ class RelayPublisher:
             for key, values in self._pending.items()
             for message in pack_events(key, values, self.settings.events_per_message, self.settings.message_max_bytes)
         ]
+        if self._outbox is not None:
+            messages += self._outbox.hand()
         self._pending = {}
         self._pending_events = 0
         if not self._unsettled:
@@ -318,13 +331,27 @@ class RelayPublisher:
         local = EventPublisher(self.settings.model_copy(update={"outbox": False}), self.source)
         await local.start()
         pending = [Message(key, value, 1) for key, values in self._pending.items() for value in values]
+        if self._outbox is not None:
+            pending += self._outbox.hand()
         # The local publisher settles in the order it is given: the child's unsettled, then pending.
         self._local_base = self._settled
-        self._handed += len(pending)
+        self._handed += self._pending_events
         if self._outbox is not None:
             self._outbox.mark(self._handed)
         for message in [*self._unsettled, *pending]:
-            local.publish_message(message)
+            if not is_range(message):
+                local.publish_message(message)
+                continue
+            try:
+                events = read_range(message)  # this process's own outbox: still mapped, not delivered
+            except OSError:  # its files were removed under it: count the loss, and settle it
+                logger.exception("%d telemetry events lost: the outbox no longer holds them", message.events)
+                events = []
+                self._dropped_here += message.events
+                self._local_base += message.events
+                metrics.EVENTS_DROPPED.labels(**self._labels).inc(message.events)
+            for event in events:
+                local.publish_message(event)
         self._unsettled.clear()
         self._unsettled_events = 0
         self._pending = {}

@@ -2,9 +2,12 @@
 
 Started by :class:`driftloop.telemetry.relay.RelayPublisher`, which passes the bus settings in
 ``DRIFTLOOP_RELAY_SETTINGS`` (JSON). Reads framed messages from stdin into an
-:class:`~driftloop.telemetry.publisher.EventPublisher`, reports progress on stdout as JSON lines
-(the protocol is described in driftloop.telemetry.relay), and when stdin closes stops the
-publisher, which sends or spills everything it holds, reports once more and exits.
+:class:`~driftloop.telemetry.publisher.EventPublisher` (a range message's events read from the
+parent's outbox segment it names, at once), reports progress on stdout as JSON lines (the
+protocol is described in driftloop.telemetry.relay), and when stdin closes stops the publisher,
+which sends or spills everything it holds, reports once more and exits. A range it cannot read
+ends the input the same way, and the process exits with code 1: the parent then publishes from
+its outbox itself.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ import orjson
 from driftloop.logging import configure_logging
 from driftloop.telemetry.bus import open_producer
 from driftloop.telemetry.bus.base import BusProducer, Message
+from driftloop.telemetry.outbox import is_range, read_range
 from driftloop.telemetry.publisher import EventPublisher
 from driftloop.telemetry.relay import JSON_LOGS_ENV, SETTINGS_ENV
 from driftloop.telemetry.settings import BusSettings
-from driftloop.telemetry.wire import unframe
+from driftloop.telemetry.wire import pack, unframe
 
 READ_SIZE = 1 << 20
+logger = logging.getLogger(__name__)
 
 
 class TimedProducer:
@@ -90,7 +95,8 @@ class Reporter:
             await asyncio.sleep(interval_s)
 
 
-async def relay(settings: BusSettings, source: str, stdin: BinaryIO, stdout: BinaryIO) -> None:
+async def relay(settings: BusSettings, source: str, stdin: BinaryIO, stdout: BinaryIO) -> int:
+    """Relay until stdin closes; the exit code (1: a range could not be read)."""
     reporter = Reporter(stdout)
     publisher = EventPublisher(
         # The parent batched already: send what arrives without lingering again. The parent's
@@ -106,24 +112,37 @@ async def relay(settings: BusSettings, source: str, stdin: BinaryIO, stdout: Bin
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stdin)
     reporting = asyncio.create_task(reporter.run(max(settings.linger_ms, 5) / 1000))
     received = bytearray()
-    while chunk := await reader.read(READ_SIZE):
+    code = 0
+    while code == 0 and (chunk := await reader.read(READ_SIZE)):
         received += chunk
         messages, end = unframe(received)
         del received[:end]
         for message in messages:
-            publisher.publish_message(message)
-    if received:
-        logging.getLogger(__name__).warning("%d bytes of a torn frame at the end of the input ignored", len(received))
+            if not is_range(message):
+                publisher.publish_message(message)
+                continue
+            try:
+                events = read_range(message)
+            except OSError:
+                # Not settled, so still in the parent's outbox: it publishes them when this exits.
+                logger.exception("an outbox range cannot be read; stopping")
+                code = 1
+                break
+            for packed in pack(events, settings.events_per_message, settings.message_max_bytes):
+                publisher.publish_message(packed)
+    if received and code == 0:
+        logger.warning("%d bytes of a torn frame at the end of the input ignored", len(received))
     await publisher.stop()
     reporting.cancel()
     reporter.report()
+    return code
 
 
 def main() -> None:
     source = sys.argv[1]
     settings = BusSettings.model_validate_json(os.environ[SETTINGS_ENV])
     configure_logging("telemetry-relay", json_logs=os.environ.get(JSON_LOGS_ENV, "1") == "1")
-    asyncio.run(relay(settings, source, sys.stdin.buffer, sys.stdout.buffer))
+    sys.exit(asyncio.run(relay(settings, source, sys.stdin.buffer, sys.stdout.buffer)))
 
 
 if __name__ == "__main__":
