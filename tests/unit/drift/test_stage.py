@@ -14,6 +14,7 @@ from drift_helpers import CreditModel, concept, selection, stream_batches
 from driftloop.drift.evaluator import Firing
 from driftloop.drift.rules import RulesFile
 from driftloop.drift.stage import DriftStage, StageOutput
+from driftloop.policy import parse_policy
 
 T0 = 1_700_000_000.0
 WINDOW = 1000
@@ -29,7 +30,9 @@ class Run:
         return [f for f in self.out.firings if f.action == "retrain"]
 
 
-def replay(run: Run, model: CreditModel, *, windows: int, seed: int, drift_at: int | None, shift, batch: int) -> Run:
+def replay(
+    run: Run, model: CreditModel, *, windows: int, seed: int, drift_at: int | None, shift, batch: int, version: int = 1
+) -> Run:
     """Score a credit stream through the stage, each record's label sent right after its request."""
     for i, (columns, predicted, probabilities, labels) in enumerate(
         stream_batches(model, windows, WINDOW, seed=seed, drift_at=drift_at, shift=shift, batch_size=batch)
@@ -38,7 +41,9 @@ def replay(run: Run, model: CreditModel, *, windows: int, seed: int, drift_at: i
         times = T0 + run.rows + np.arange(len(predicted), dtype=np.float64)
         run.rows += len(predicted)
         run.out.extend(
-            run.stage.prediction("credit", 1, request, columns, predicted, times=times, probabilities=probabilities)
+            run.stage.prediction(
+                "credit", version, request, columns, predicted, times=times, probabilities=probabilities
+            )
         )
         for index, label in enumerate(labels):
             run.out.extend(run.stage.feedback("credit", request, index, str(int(label))))
@@ -166,3 +171,33 @@ def test_after_a_promotion_the_replaced_version_asks_for_nothing_more(
     # Scoring has not swapped yet: version 1 keeps answering, its detector keeps seeing the change.
     replay(run, credit_model, windows=3, seed=60, drift_at=0, shift=concept, batch=100)
     assert len(run.retrains()) == 1
+
+
+def test_after_a_promotion_follow_ups_wait_for_the_floor_then_for_the_records_to_double(
+    credit_model: CreditModel,
+) -> None:
+    floor = 3000  # a training set's floor above what the first challenger had after the change
+    policy = parse_policy(f"retrain:\n  dataset:\n    min_rows: {floor}\n")
+    run = replay(new_run(credit_model, policy), credit_model, windows=5, seed=6, drift_at=3, shift=concept, batch=100)
+    (first,) = run.retrains()
+    assert first.change_point is not None
+    since = datetime.fromisoformat(first.change_point["time"]).timestamp()
+    assert 2 * first.change_point["labelled"] < floor  # records the first challenger had since the change
+    assert run.stage.labelled_since("credit", since) > 2 * first.change_point["labelled"]
+    run.stage.retrain_finished("credit", promoted=True)
+    follow_ups: list[int] = []
+    version, seed = 2, 70
+    while len(follow_ups) < 2:  # each promoted version serves a stream it fits: only the schedule fires
+        fired = len(run.retrains())
+        replay(run, credit_model, windows=1, seed=seed, drift_at=None, shift=concept, batch=100, version=version)
+        seed += 1
+        if len(run.retrains()) > fired:
+            (firing,) = run.retrains()[fired:]
+            assert firing.summary["alarm"] == "follow_up"
+            follow_ups.append(int(firing.summary["labelled_records_after"]))
+            run.stage.retrain_finished("credit", promoted=True)
+            version += 1
+    # Not when the post-change records have doubled, but once they alone fill the floor; then each
+    # time they double.
+    assert floor <= follow_ups[0] < floor + WINDOW
+    assert 2 * follow_ups[0] <= follow_ups[1] < 2 * follow_ups[0] + WINDOW

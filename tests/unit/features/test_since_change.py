@@ -221,3 +221,28 @@ def test_sources_without_a_time_order_are_not_mistaken_for_one(
     assert (len(train), len(holdout)) == (500, 100)
     assert manifest["quality"]["rows"]["fill_source"] == 600
     assert len(train) + len(holdout) <= SOURCE_ROWS
+
+
+def test_by_default_the_older_rows_where_the_inputs_moved_away_are_trained_on_too(
+    champion: tuple[Path, Path], empty_store: Engine, tmp_path: Path, gate: QualityGate, before: pd.DataFrame
+) -> None:
+    # After the change the traffic comes from older applicants only: the younger ones' older rows
+    # are the only evidence about them, and nothing says their concept changed.
+    pool = credit_frame(4000, seed=9, drift="concept")
+    after = pool[pool["age"] >= 50].iloc[:AFTER]
+    fill_store(empty_store, before, start=START, prefix="before")
+    fill_store(empty_store, after, start=CHANGE, prefix="after")
+    registry, source = champion
+    datasets = Datasets(Registry(registry), empty_store, {"credit": source}, tmp_path / "sets", gate)
+
+    manifest, train, holdout = _since(datasets, min_rows=300, holdout=100)
+
+    newer, older = train[train["sample_weight"] == 1.0], train[train["sample_weight"] == 0.25]
+    assert _rows(newer) == _rows(after.iloc[:-100])
+    assert _rows(holdout) == _rows(after.iloc[-100:])
+    young = before[before["age"] < 35]
+    assert set(_rows(young)) <= set(_rows(older))  # where the post-change rows never go
+    assert not set(_rows(before[before["age"] >= 55])) & set(_rows(older))  # where they decide
+    rows = manifest["quality"]["rows"]
+    assert 0 < rows["fill_labelled"] < BEFORE
+    assert rows["fill_source"] > 0

@@ -66,11 +66,13 @@ class Strategy(BaseModel):
     records from before the change, then with source rows (the floor fill)."""
     older_weight: float = Field(default=0.25, gt=0.0, le=1.0)
     """since_change: sample weight of a floor-fill row (a post-change row weighs 1); 1 writes no weight column."""
-    older: Literal["floor", "all"] = "floor"
-    """since_change: which rows from before the change are trained on: ``floor``, only those that fill the
-    floor (``min_rows``); ``all``, every pre-change labelled record and every source row, together weighing
-    ``older_share`` of the post-change rows, so that they decide only where the post-change rows say nothing
-    (a shift of the inputs rather than of the concept: docs/features.md)."""
+    older: Literal["floor", "uncovered", "all"] = "uncovered"
+    """since_change: which rows from before the change are trained on: ``floor``, only those that fill
+    the floor (``min_rows``); ``uncovered``, those and every older row in a region of the inputs that the
+    post-change rows do not reach (weight ``older_weight``; the floor alone when the inputs did not move:
+    driftloop_features/coverage.py); ``all``, every pre-change labelled record and every source row,
+    together weighing ``older_share`` of the post-change rows, so that they decide only where the
+    post-change rows say nothing (a shift of the inputs rather than of the concept: docs/features.md)."""
     older_share: float = Field(default=0.25, gt=0.0, le=1.0)
     """since_change with ``older: all``: the older rows' total weight as a share of the post-change rows'."""
 

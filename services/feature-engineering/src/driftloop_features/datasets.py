@@ -34,6 +34,7 @@ from driftloop.store.queries import labelled_predictions
 from driftloop.train.dataset import load_table
 from driftloop.trainingset import SINCE_CHANGE
 from driftloop_features import quality
+from driftloop_features.coverage import uncovered
 from driftloop_features.strategy import DatasetRequest, QualityGate, Strategy
 
 logger = logging.getLogger(__name__)
@@ -268,10 +269,15 @@ def _since_change(
     if missing and (source := source_rows(required=False)) is not None:
         # A seeded draw rather than the file's last rows: the order of a file says nothing about time.
         fill_source = source.sample(n=min(missing, len(source)), random_state=strategy.seed).sort_index()
-    if enough and strategy.older == "all" and (source := source_rows(required=False)) is not None:
-        fill_labelled, fill_source = before, source
-    elif enough and strategy.older == "all":
-        fill_labelled = before
+    if enough and strategy.older != "floor":
+        source = source_rows(required=False)
+        every_source = source if source is not None else fill_source
+        if strategy.older == "all":
+            fill_labelled, fill_source = before, every_source
+        else:
+            fill_labelled, fill_source = _with_uncovered(
+                contract, train_post, (before, every_source), fill_labelled, fill_source
+            )
     older = pd.concat([p for p in (fill_labelled, fill_source) if len(p)] or [labelled.iloc[0:0]])
     origin = "since_change"
     if not enough:
@@ -287,6 +293,27 @@ def _since_change(
         "fill_source": len(fill_source),
     }
     return Parts(pd.DataFrame(), train_post, holdout, origin, len(labelled), older, counts)
+
+
+def _with_uncovered(
+    contract: DataContract,
+    post: pd.DataFrame,
+    candidates: tuple[pd.DataFrame, pd.DataFrame],
+    fill_labelled: pd.DataFrame,
+    fill_source: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The floor fill plus every older row (pre-change labelled, source) in a region of the inputs
+    that the post-change rows do not reach (coverage.py)."""
+    keep = uncovered(contract, post, pd.concat(candidates, ignore_index=True))
+    labelled, source = candidates
+    keep_labelled, keep_source = keep[: len(labelled)], keep[len(labelled) :]
+    return _union(fill_labelled, labelled[keep_labelled]), _union(fill_source, source[keep_source])
+
+
+def _union(fill: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
+    if not len(extra):
+        return fill
+    return pd.concat([fill, extra[~extra.index.isin(fill.index)]]).sort_index()
 
 
 def _conform(pieces: dict[str, pd.DataFrame], contract: DataContract) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:

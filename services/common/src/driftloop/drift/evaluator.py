@@ -150,7 +150,7 @@ class RuleEvaluator:
             if rule.info.scope != "labelled" or not rule.watches(alarm.model):
                 continue
             assert rule.threshold is not None
-            rise = alarm.after - alarm.before
+            rise = alarm.unexplained_rise
             if rise <= rule.threshold:
                 continue
             state = self._states.setdefault((rule.name, alarm.model), _State())
@@ -165,6 +165,7 @@ class RuleEvaluator:
                 "alarm": alarm.kind,
                 "loss_before": alarm.before,
                 "loss_after": alarm.after,
+                "loss_rise_expected": alarm.expected_rise,
                 "bound": alarm.bound,
                 "labelled_records_after": alarm.records_after,
             }

@@ -3,8 +3,9 @@
 Windows count the labels that arrived before they closed (window.py); the concept-drift detector
 needs every label, whenever it arrives, with the prediction it belongs to. ``LabelledStream``
 remembers the newest predictions per model (``memory`` requests) and the labels that came first,
-pairs them, and turns each pair into the detector's per-record loss (drift/change.py). The first
-label of a record wins: feedback sent twice is not evidence twice.
+pairs them, and turns each pair into the detector's per-record loss (drift/change.py), with the
+chance of that loss the model's calibrated confidence gave when it answered. The first label of a
+record wins: feedback sent twice is not evidence twice.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class LabelledRecord:
     loss: float
     time: float
     """The prediction's event time."""
+    expected: float | None = None
+    """The chance of a loss the model's calibrated confidence gave (None: no calibration)."""
 
 
 @dataclass
@@ -35,6 +38,7 @@ class _Prediction:
     version: int
     predicted: list[Any]
     times: np.ndarray
+    expected: np.ndarray | None
     labelled: set[int] = field(default_factory=set)
 
 
@@ -52,6 +56,24 @@ def record_loss(reference: ReferenceProfile, predicted: Any, actual: Any) -> flo
             return None
         return 1.0 if error > threshold else 0.0
     return 0.0 if _class_text(predicted) == _class_text(actual) else 1.0
+
+
+def expected_loss(
+    reference: ReferenceProfile, probabilities: Sequence[Sequence[float]] | np.ndarray | None, records: int
+) -> np.ndarray | None:
+    """Per record, one minus the calibrated top probability: how likely the model said it was
+    wrong. None without a calibration to trust (the raw probabilities of an uncalibrated model
+    would make its overconfidence look like a change)."""
+    errors = reference.errors
+    if probabilities is None or errors.confidence is None or not reference.task.is_classification:
+        return None
+    try:
+        top = np.asarray(probabilities, dtype=np.float64).reshape(records, -1).max(axis=1)
+    except (TypeError, ValueError):
+        return None
+    if not np.isfinite(top).all():
+        return None
+    return 1.0 - errors.expected_accuracy(top)
 
 
 def _class_text(value: Any) -> str:
@@ -72,10 +94,17 @@ class LabelledStream:
         """Per model, labelled records paired so far (the clock of cooldowns in labels)."""
 
     def prediction(
-        self, model: str, version: int, request_id: str, predicted: Sequence[Any], times: np.ndarray
+        self,
+        model: str,
+        version: int,
+        request_id: str,
+        predicted: Sequence[Any],
+        times: np.ndarray,
+        probabilities: Sequence[Sequence[float]] | np.ndarray | None = None,
     ) -> list[LabelledRecord]:
         known = self._predictions.setdefault(model, OrderedDict())
-        entry = _Prediction(version, list(predicted), times)
+        expected = expected_loss(self.references(model, version), probabilities, len(predicted))
+        entry = _Prediction(version, list(predicted), times, expected)
         known[request_id] = entry
         _bound(known, self.memory)
         waiting = self._early.get(model)
@@ -109,7 +138,8 @@ class LabelledStream:
             if loss is None:
                 continue
             entry.labelled.add(i)
-            out.append(LabelledRecord(model, entry.version, loss, float(entry.times[i])))
+            expected = None if entry.expected is None else float(entry.expected[i])
+            out.append(LabelledRecord(model, entry.version, loss, float(entry.times[i]), expected))
         self.labelled[model] = self.labelled.get(model, 0) + len(out)
         return out
 

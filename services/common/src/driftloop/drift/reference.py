@@ -68,6 +68,8 @@ class ErrorReference:
     """The holdout's rate of the detector's per-record loss (None: no level test)."""
     loss_threshold: float | None = None
     """Regression: the absolute error above which a record counts as a loss."""
+    rows: int | None = None
+    """Holdout rows ``loss`` was measured on (None: unknown; the level test then trusts it as exact)."""
     confidence: np.ndarray | None = None
     accuracy: np.ndarray | None = None
     """Classifiers: calibration knots, top probability -> chance of being right."""
@@ -165,12 +167,16 @@ def parse_profile(
 def _errors(spec: Any, task: Task, holdout: Mapping[str, Any]) -> ErrorReference:
     """profile.json ``errors``; bundles trained before it have the holdout accuracy (classifiers)
     or MAE (regression, as the loss threshold) to go on, and no calibration."""
+    rows = holdout.get("rows")
+    holdout_rows = int(rows) if isinstance(rows, int) and rows > 0 else None
     if not isinstance(spec, Mapping):
         if task.is_classification and isinstance(holdout.get("accuracy"), int | float):
-            return ErrorReference(loss=1.0 - float(holdout["accuracy"]))
+            return ErrorReference(loss=1.0 - float(holdout["accuracy"]), rows=holdout_rows)
         mae = holdout.get("mae")
         return ErrorReference(loss_threshold=float(mae) if isinstance(mae, int | float) else None)
     loss = spec.get("loss")
+    if isinstance(spec.get("rows"), int) and spec["rows"] > 0:
+        holdout_rows = int(spec["rows"])
     threshold = spec.get("loss_threshold")
     calibration = spec.get("calibration") or {}
     confidence, accuracy = calibration.get("confidence"), calibration.get("accuracy")
@@ -178,6 +184,7 @@ def _errors(spec: Any, task: Task, holdout: Mapping[str, Any]) -> ErrorReference
     return ErrorReference(
         loss=float(loss) if isinstance(loss, int | float) else None,
         loss_threshold=float(threshold) if isinstance(threshold, int | float) else None,
+        rows=holdout_rows,
         confidence=_floats(confidence) if knots else None,
         accuracy=_floats(accuracy) if knots else None,
     )

@@ -38,6 +38,7 @@ from driftloop.drift.labelled import LabelledRecord, LabelledStream
 from driftloop.drift.reference import ReferenceProfile
 from driftloop.drift.rules import RulesFile
 from driftloop.drift.window import DriftMonitor, Records
+from driftloop.policy import Policy
 
 ReferenceLookup = Callable[[str, int], ReferenceProfile]
 LABEL_TIMES_KEPT = 500_000
@@ -94,6 +95,8 @@ class DriftStage:
         """Per model, the version a promotion replaced, until the new one's first prediction: its
         alarms (the change it failed on is still in view) must not ask for another retrain."""
         self._rows_since_close: dict[str, int] = {}
+        self._floor = policy.retrain.dataset.min_rows if isinstance(policy, Policy) else 0
+        """The change-following training set's floor (``retrain.dataset.min_rows``)."""
 
     def prediction(
         self,
@@ -115,7 +118,7 @@ class DriftStage:
             del self._replaced[model]  # the promoted version serves
         per_record = np.broadcast_to(np.asarray(times, dtype=np.float64), (len(predictions),))
         out = StageOutput()
-        self._labelled(self.labels.prediction(model, version, request_id, predictions, per_record), out)
+        self._labelled(self.labels.prediction(model, version, request_id, predictions, per_record, probabilities), out)
         self._rows_since_close[model] = self._rows_since_close.get(model, 0) + len(predictions)
         reports = self.monitor.add(
             model,
@@ -176,9 +179,10 @@ class DriftStage:
             key = (record.model, record.version)
             detector = self._detectors.get(key)
             if detector is None:
-                loss = self.references(*key).errors.loss
-                detector = self._detectors[key] = ChangeDetector(self.policy.change, *key, loss)
-            alarm = detector.add(record.loss, record.time)
+                errors = self.references(*key).errors
+                detector = ChangeDetector(self.policy.change, *key, errors.loss, errors.rows)
+                self._detectors[key] = detector
+            alarm = detector.add(record.loss, record.time, record.expected)
             if alarm is None:
                 continue
             if alarm.first:
@@ -207,7 +211,9 @@ class DriftStage:
         if change is None or version is None or model in self._replaced:
             return []  # (a follow-up is about the promoted version: it waits until that one serves)
         seen = self.labelled_since(model, change.since)
-        if seen < 2 * change.labelled:
+        # Until the post-change records alone fill the training set's floor, a new set differs from
+        # the last one only in trading a few older fill rows for newer ones: not worth a search.
+        if seen < max(2 * change.labelled, self._floor):
             return []
         firings = self.evaluator.follow_up(
             model, version, since_time=change.since, since_labelled=seen, at_time=now,

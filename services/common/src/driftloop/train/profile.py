@@ -107,12 +107,17 @@ def errors_profile(contract: DataContract, output: np.ndarray, y_true: np.ndarra
     (classifiers) how its confidence maps to being right, for estimating accuracy without labels.
 
     ``loss`` is the per-record loss the detector watches (drift/change.py): a wrong class, or an
-    absolute error above ``loss_threshold`` (the holdout's median absolute error). ``calibration``
+    absolute error above ``loss_threshold`` (the holdout's median absolute error), measured on ``rows``
+    holdout rows (the level test's bound widens when they are few). ``calibration``
     is an isotonic fit of "the predicted class was right" on the top probability, as knots."""
     if not contract.task.is_classification:
         errors = np.abs(np.asarray(output, dtype=np.float64).reshape(-1) - np.asarray(y_true, dtype=np.float64))
         threshold = float(np.median(errors)) if errors.size else 0.0
-        return {"loss": float(np.mean(errors > threshold)) if errors.size else None, "loss_threshold": threshold}
+        return {
+            "loss": float(np.mean(errors > threshold)) if errors.size else None,
+            "loss_threshold": threshold,
+            "rows": int(errors.size),
+        }
     from sklearn.isotonic import IsotonicRegression
 
     probabilities = np.asarray(output, dtype=np.float64)
@@ -124,5 +129,6 @@ def errors_profile(contract: DataContract, output: np.ndarray, y_true: np.ndarra
     knots_x = np.quantile(confidence, np.linspace(0, 1, CALIBRATION_KNOTS))
     return {
         "loss": float(1.0 - correct.mean()),
+        "rows": int(correct.size),
         "calibration": {"confidence": knots_x.tolist(), "accuracy": fit.predict(knots_x).tolist()},
     }
