@@ -217,3 +217,22 @@ def test_when_unlabelled_judges_only_windows_without_labels(credit_model: Credit
     assert labelled.last_outcomes[0].status == "not_enough_data"
     (firing,) = unlabelled.evaluate(worse, coverage=0.0)
     assert firing.evidence[0].value == 0.3
+
+
+def test_the_labels_cooldown_counts_from_a_follow_up_too(default_rules: RulesFile) -> None:
+    from driftloop.drift.change import ChangeAlarm
+
+    evaluator = RuleEvaluator(default_rules)
+    follow_up = evaluator.follow_up(
+        "m", 2, since_time=0.0, since_labelled=1000, at_time=1000.0, labelled=5000, window_index=0
+    )
+    assert [f.rule for f in follow_up] == ["concept-drift"]
+    evaluator.retrain_finished("m", promoted=True)
+
+    def alarm(labelled: int) -> list[object]:
+        rise = ChangeAlarm("change", "m", 2, labelled, float(labelled), 0, 0.0, 0.1, 0.4, 0.0, 100, 0.05)
+        return list(evaluator.alarm(rise, labelled=labelled, window_index=0))
+
+    # The packaged rule's cooldown is 200 labels: counted from the follow-up at 5,000 labels.
+    assert alarm(5100) == []
+    assert len(alarm(5200)) == 1

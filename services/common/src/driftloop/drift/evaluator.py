@@ -187,10 +187,19 @@ class RuleEvaluator:
         return firings
 
     def follow_up(
-        self, model: str, version: int, *, since_time: float, since_labelled: int, at_time: float, window_index: int
+        self,
+        model: str,
+        version: int,
+        *,
+        since_time: float,
+        since_labelled: int,
+        at_time: float,
+        labelled: int,
+        window_index: int,
     ) -> list[Firing]:
         """A retrain after a promoted one that followed a change: the records since the change have
-        doubled, so a model trained on them now knows the new concept better (drift/stage.py)."""
+        doubled, so a model trained on them now knows the new concept better (drift/stage.py). It is
+        an attempt like any other: the rule's cooldown in labels counts from it."""
         firings = []
         for rule in self.rules.rules:
             if rule.info.scope != "labelled" or rule.action != "retrain" or not rule.watches(model):
@@ -199,7 +208,7 @@ class RuleEvaluator:
             if state.awaiting_retrain:
                 continue
             assert rule.threshold is not None
-            state.fired_at, state.awaiting_retrain = at_time, True
+            state.fired_at, state.fired_labelled, state.awaiting_retrain = at_time, labelled, True
             identity = f"{rule.name}|{model}|{version}|follow_up|{since_time!r}|{since_labelled}"
             evidence = [Evidence("labelled_since_change", "follow_up", float(since_labelled), 0.0)]
             summary = {"alarm": "follow_up", "labelled_records_after": since_labelled}

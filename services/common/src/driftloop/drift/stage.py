@@ -217,7 +217,7 @@ class DriftStage:
             return []
         firings = self.evaluator.follow_up(
             model, version, since_time=change.since, since_labelled=seen, at_time=now,
-            window_index=self.monitor.open_index(model, version),
+            labelled=self.labelled(model), window_index=self.monitor.open_index(model, version),
         )  # fmt: skip
         if firings:
             del self._following[model]  # the next schedule comes with this retrain's promotion
