@@ -36,12 +36,18 @@ def _environment(tmp_path: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _serve(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+def _serve(
+    tmp_path: Path, *args: str, environment: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     log = tmp_path / "serve.log"
     command = [sys.executable, "-m", "driftloop.cli.main", "serve", *args]
     with open(log, "wb") as sink:
         process = subprocess.Popen(
-            command, env=_environment(tmp_path), cwd=tmp_path, stdout=sink, stderr=subprocess.STDOUT
+            command,
+            env={**_environment(tmp_path), **(environment or {})},
+            cwd=tmp_path,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     try:
         yield process, log
@@ -105,30 +111,48 @@ def _workers(parent: int) -> dict[int, int]:
     return slots
 
 
-def _answered_by(pid: int, others: list[int], port: int) -> str:
-    """The request-id prefix (random per process) of the worker ``pid``, the only one let run meanwhile."""
+@contextlib.contextmanager
+def _only(others: list[int]) -> Iterator[None]:
+    """Let none of ``others`` run meanwhile: a stopped worker accepts nothing, so every new
+    connection goes to the one left."""
     for other in others:
-        os.kill(other, signal.SIGSTOP)  # a stopped worker accepts nothing: the connection goes to ``pid``
+        os.kill(other, signal.SIGSTOP)
     try:
-        response = httpx.post(f"http://127.0.0.1:{port}/v1/models/nope/predict", json={"records": [{}]}, timeout=30)
+        yield
     finally:
         for other in others:
             os.kill(other, signal.SIGCONT)
+
+
+def _refused(port: int) -> httpx.Response:
+    response = httpx.post(f"http://127.0.0.1:{port}/v1/models/nope/predict", json={"records": [{}]}, timeout=30)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+    return response
+
+
+def _answered_by(pid: int, others: list[int], port: int) -> str:
+    """The request-id prefix (random per process) of the worker ``pid``, the only one let run meanwhile."""
+    with _only(others):
+        response = _refused(port)
     return response.headers["x-request-id"][:16]
+
+
+def _two_workers(process: subprocess.Popen[bytes], log: Path, port: int) -> dict[int, int]:
+    assert _get(process, log, f"http://127.0.0.1:{port}/v2/health/live").status_code == 200
+    while log.read_text().count("Application startup complete") < 2:
+        assert process.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.1)  # polling the log for the second worker's start; no event to wait on
+    workers = _workers(process.pid)
+    assert sorted(workers) == [0, 1], workers
+    return workers
 
 
 def test_two_scoring_workers_answer_each_with_its_own_outbox(tmp_path: Path) -> None:
     port = free_port()
     spill = tmp_path / "spill"
     with _serve(tmp_path, "scoring", "--host", "127.0.0.1", "--port", str(port), "--workers", "2") as (process, log):
-        assert _get(process, log, f"http://127.0.0.1:{port}/v2/health/live").status_code == 200
-        while log.read_text().count("Application startup complete") < 2:
-            assert process.poll() is None, log.read_text()[-3000:]
-            time.sleep(0.1)  # polling the log for the second worker's start; no event to wait on
-        workers = _workers(process.pid)
-        assert sorted(workers) == [0, 1], workers
+        workers = _two_workers(process, log, port)
 
         directories = {0: spill, 1: spill / "worker-1"}
         for slot, pid in workers.items():
@@ -159,3 +183,35 @@ def test_a_worker_started_again_takes_over_its_slot(tmp_path: Path) -> None:
             time.sleep(0.1)  # polling for the replacement worker; no event to wait on
         assert replaced[0] == workers[0]
         assert sorted(replaced) == [0, 1]
+
+
+REFUSED = re.compile(r'^driftloop_scoring_requests_total\{model="_unknown",route="predict",status="404"\} (\S+)$', re.M)
+
+
+def test_two_scoring_workers_answer_one_metrics_for_both(tmp_path: Path) -> None:
+    port, directory = free_port(), tmp_path / "metrics"
+    directory.mkdir()
+    (directory / "counter_12345.db").write_bytes(b"a previous run's")  # not this run's: removed at start
+    serve = ("scoring", "--host", "127.0.0.1", "--port", str(port), "--workers", "2")
+    with _serve(tmp_path, *serve, environment={"PROMETHEUS_MULTIPROC_DIR": str(directory)}) as (process, log):
+        workers = _two_workers(process, log, port)
+        for slot, requests in ((0, 3), (1, 2)):
+            with _only([pid for other, pid in workers.items() if other != slot]):
+                for _ in range(requests):
+                    _refused(port)
+
+        for pid in workers.values():
+            with _only([other for other in workers.values() if other != pid]):
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+            # Whichever worker answers the scrape counts both workers' requests: 3 + 2.
+            assert [float(value) for value in REFUSED.findall(text)] == [5.0], text[-2000:]
+            # The scrape-time gauge crosses processes too: one merged series per source.
+            assert re.search(r'^driftloop_telemetry_buffer_depth\{source="[^"]+"\} \S+$', text, re.M), text
+
+        # The relays' figures come to /metrics through their workers: a relay writes no file of its own.
+        relays = [child for pid in workers.values() for child in _children(pid)]
+        files = {path.name for path in directory.glob("*.db")}
+        assert relays
+        assert files
+        assert "counter_12345.db" not in files
+        assert not [name for name in files if any(name.endswith(f"_{relay}.db") for relay in relays)]

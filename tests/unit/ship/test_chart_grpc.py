@@ -1,4 +1,4 @@
-"""Scoring's gRPC port in the chart and the image: on by default at 8001, named ``grpc``, off with 0."""
+"""Scoring in the chart and the image: gRPC on by default at 8001, named ``grpc``, off with 0; its workers."""
 
 from __future__ import annotations
 
@@ -42,3 +42,10 @@ def test_the_image_turns_grpc_on_and_exposes_it() -> None:
     runtime = (ROOT / "docker" / "scoring.Dockerfile").read_text().split("AS runtime")[1]
     assert "DRIFTLOOP_GRPC_PORT=8001" in runtime
     assert "EXPOSE 8080 8001" in runtime
+
+
+def test_scoring_runs_the_workers_the_values_ask_for(render: Render) -> None:
+    container, _ = _scoring(render())
+    assert {e["name"]: e.get("value") for e in container["env"]}["DRIFTLOOP_WORKERS"] == "1"
+    container, _ = _scoring(render("scoring.workers=4"))
+    assert {e["name"]: e.get("value") for e in container["env"]}["DRIFTLOOP_WORKERS"] == "4"

@@ -17,6 +17,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from driftloop import metrics_workers
 from driftloop.cli.launch import exit_on_error, service_settings
 
 from .app import create_app
@@ -32,12 +33,14 @@ class _NoHealthProbes(logging.Filter):
 
 def main(host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
     settings = service_settings(ScoringSettings, "scoring")
+    workers = settings.workers if workers is None else workers
+    metrics_workers.prepare(workers)  # several workers: one /metrics for all of them
     uvicorn.run(
         "driftloop_scoring.__main__:worker_app",
         factory=True,
         host=settings.host if host is None else host,
         port=settings.port if port is None else port,
-        workers=settings.workers if workers is None else workers,
+        workers=workers,
         loop="uvloop",
         http="httptools",
         log_config=None,
@@ -49,6 +52,7 @@ def worker_app() -> FastAPI:
     """One worker's app: the scoring app with the telemetry directory of the worker slot it holds."""
     settings = ScoringSettings()
     logging.getLogger("uvicorn.access").addFilter(_NoHealthProbes())
+    metrics_workers.forget_dead_processes()  # the worker this one replaces, if it died
     if not settings.telemetry:
         return create_app(settings)
     slot, lock = claim_worker_slot(settings.bus.spill_path)

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from driftloop import __version__
+from driftloop import __version__, metrics_workers
 from driftloop.errors import DriftloopError
 from driftloop.http import NO_FASTAPI_DOCS, install_edge, json_error
 from driftloop.logging import configure_logging
@@ -35,6 +35,9 @@ from .openapi import scoring_document
 from .routes import control_router
 from .service import ScoringService
 from .settings import ScoringSettings
+
+METRICS_REFRESH_S = 1.0
+"""Several workers: how old another worker's scrape-time gauges (buffer depth) may be."""
 
 DESCRIPTION = (
     "Scores records with the champion ONNX model of each served name; REST (v1) and the Open Inference Protocol (V2)."
@@ -95,6 +98,9 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
             if settings.registry.poll_interval_s > 0:
                 watcher = asyncio.create_task(store.watch(settings.registry.poll_interval_s), name="registry-watch")
                 stack.push_async_callback(_cancel, watcher)
+            if metrics_workers.enabled():
+                refresher = asyncio.create_task(_refresh_metrics(), name="metrics-refresh")
+                stack.push_async_callback(_cancel, refresher)
             if settings.grpc_port:
                 grpc_server = GrpcServer(
                     service, keys, host=settings.host, port=settings.grpc_port, workers=settings.workers
@@ -134,6 +140,13 @@ def _render_error(request: Request, exc: DriftloopError) -> Response:
     if request.url.path.startswith("/v2"):
         return Response(v2_error_body(exc), status_code=v2_status(exc), media_type="application/json")
     return json_error(request, exc)
+
+
+async def _refresh_metrics() -> None:
+    """Several workers: write this worker's scrape-time gauges every second (metrics_workers.py)."""
+    while True:
+        metrics_workers.refresh()
+        await asyncio.sleep(METRICS_REFRESH_S)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from driftloop import metrics_workers
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 VALUE_BUCKETS = (-1000.0, -100.0, -10.0, -1.0, 0.0, 1.0, 10.0, 100.0, 1000.0, 10_000.0, 100_000.0)
 
@@ -62,7 +64,11 @@ class ScoringMetrics:
             registry=r,
         )
         self.model_version = Gauge(
-            "driftloop_scoring_model_version", "Champion version being served.", ["model"], registry=r
+            "driftloop_scoring_model_version",
+            "Champion version being served (with several workers: one series per live worker, label pid).",
+            ["model"],
+            registry=r,
+            multiprocess_mode="liveall",
         )
         self.reloads = Counter(
             "driftloop_scoring_reloads",
@@ -85,5 +91,8 @@ class ScoringMetrics:
         return self.predicted_classes.labels(model, label)
 
     def exposition(self) -> bytes:
-        """This service's metrics followed by the process-wide ones (the telemetry publisher's, the process's)."""
+        """This service's metrics followed by the process-wide ones (the telemetry publisher's, the
+        process's); with several workers, every worker's merged (driftloop/metrics_workers.py)."""
+        if metrics_workers.enabled():
+            return metrics_workers.exposition()
         return generate_latest(self.registry) + generate_latest(REGISTRY)

@@ -1,7 +1,10 @@
 """Prometheus metrics of the telemetry publisher (``driftloop_telemetry_*``), labelled by source.
 
 Defined once per process (prometheus_client refuses duplicate names); every publisher counts
-into them with its own ``source`` label as well as into its own :class:`PublisherStats`.
+into them with its own ``source`` label as well as into its own :class:`PublisherStats`. With
+several scoring workers (driftloop/metrics_workers.py) the gauges merge as their
+``multiprocess_mode`` says: what waits, summed over the live workers; whether relay and bus are up,
+the worst of them.
 """
 
 from __future__ import annotations
@@ -20,14 +23,27 @@ EVENTS_DROPPED = Counter(
     "Events lost: buffer and spill file both full.",
     ["source"],
 )
-BUFFER_DEPTH = Gauge("driftloop_telemetry_buffer_depth", "Events waiting in memory to be sent.", ["source"])
-SPILL_BYTES = Gauge("driftloop_telemetry_spill_bytes", "Bytes in the spill file not yet replayed.", ["source"])
+BUFFER_DEPTH = Gauge(
+    "driftloop_telemetry_buffer_depth", "Events waiting in memory to be sent.", ["source"], multiprocess_mode="livesum"
+)
+SPILL_BYTES = Gauge(
+    "driftloop_telemetry_spill_bytes",
+    "Bytes in the spill file not yet replayed.",
+    ["source"],
+    multiprocess_mode="livesum",
+)
 RELAY_UP = Gauge(
     "driftloop_telemetry_relay_up",
     "1 while events go through the relay process, 0 once this process publishes them itself.",
     ["source"],
+    multiprocess_mode="livemin",
 )
-BUS_UP = Gauge("driftloop_telemetry_bus_up", "1 while the last send to the bus succeeded.", ["source"])
+BUS_UP = Gauge(
+    "driftloop_telemetry_bus_up",
+    "1 while the last send to the bus succeeded.",
+    ["source"],
+    multiprocess_mode="livemin",
+)
 SEND_SECONDS = Histogram(
     "driftloop_telemetry_send_seconds",
     "Time to send one batch to the bus and have it acknowledged.",

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from driftloop import metrics_workers
 from driftloop.telemetry import metrics
 from driftloop.telemetry.bus import open_producer
 from driftloop.telemetry.bus.base import BusProducer, Message
@@ -147,7 +148,7 @@ class EventPublisher:
         self._producer = self._producer_factory(self.settings)
         self._stopping = False
         # Read at scrape time: publish() touches no metric on the request path.
-        metrics.BUFFER_DEPTH.labels(**self._labels).set_function(lambda: self._buffered)
+        metrics_workers.at_scrape(metrics.BUFFER_DEPTH.labels(**self._labels), lambda: self._buffered)
         if self.settings.outbox:
             settings = self.settings
             self._outbox = open_outbox(
@@ -187,7 +188,9 @@ class EventPublisher:
             if self._spill.pending:
                 logger.warning("%d bytes stay spilled until the next start", self._spill.pending_bytes)
             self._spill = None
-        metrics.BUFFER_DEPTH.labels(**self._labels).set_function(lambda: 0)  # and let go of this publisher
+        metrics_workers.at_scrape(
+            metrics.BUFFER_DEPTH.labels(**self._labels), lambda: 0
+        )  # and let go of this publisher
 
     # -- request path ------------------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ from typing import Any
 
 import orjson
 
+from driftloop import metrics_workers
 from driftloop.telemetry import metrics
 from driftloop.telemetry.bus.base import Message
 from driftloop.telemetry.outbox import Orphan, Outbox, is_range, open_outbox, read_range
@@ -130,7 +131,7 @@ class RelayPublisher:
         """Open the outbox (queueing first what crashed processes left in theirs) and start the
         relay process; if it cannot be started, publish in process instead."""
         self._stopping = False
-        metrics.BUFFER_DEPTH.labels(**self._labels).set_function(lambda: self.depth)
+        metrics_workers.at_scrape(metrics.BUFFER_DEPTH.labels(**self._labels), lambda: self.depth)
         orphans = self._open_outbox() if self.settings.outbox else []
         try:
             await self._start_process()
@@ -138,7 +139,11 @@ class RelayPublisher:
             self._publish_recovered(orphans)  # before anything new: start() returns before serving
 
     async def _start_process(self) -> None:
-        env = {**os.environ, SETTINGS_ENV: self.settings.model_dump_json(), JSON_LOGS_ENV: str(int(self._json_logs))}
+        env = {
+            **metrics_workers.child_environment(dict(os.environ)),  # its figures are reported by this process
+            SETTINGS_ENV: self.settings.model_dump_json(),
+            JSON_LOGS_ENV: str(int(self._json_logs)),
+        }
         try:
             self._process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -181,7 +186,7 @@ class RelayPublisher:
         if self._outbox is not None:
             self._outbox.close()
             self._outbox = None
-        metrics.BUFFER_DEPTH.labels(**self._labels).set_function(lambda: 0)
+        metrics_workers.at_scrape(metrics.BUFFER_DEPTH.labels(**self._labels), lambda: 0)
 
     def _stop_timeout(self) -> float:
         # The child sends what it holds (one send timeout), then spills whatever did not go.
