@@ -32,7 +32,7 @@ import servers
 
 RESULTS = servers.ROOT / "bench" / "results"
 # (numerator, denominator, target): the ratios the issue asks for; target None = for information.
-SERVER_KEYS = ("a", "b", "c", "d", "e", "e-v2", "e-off", "e-alt", "e-time")
+SERVER_KEYS = ("a", "b", "c", "d", "e", "e-v2", "e-off", "e-alt", "e-time", "e-2w")
 RATIOS = [
     ("e", "a", 25.0),
     ("e", "b", 25.0),
@@ -44,6 +44,7 @@ RATIOS = [
     ("e-off", "e-alt", None),
     ("e-time", "e", None),
     ("e", "e-alt", None),
+    ("e-2w", "e", None),
 ]
 
 
@@ -209,7 +210,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--only",
         default="a,b,c,d,e",
-        help="servers to run, e.g. c,d,e (e-v2: the service's V2 route; e-time: e with event_time)",
+        help="servers to run, e.g. c,d,e (e-v2: the service's V2 route; e-time: e with event_time; "
+        "e-2w: e with two workers)",
     )
     parser.add_argument("--batch", type=int, default=0, help="also send N-record bodies (a, c, e), e.g. 10")
     parser.add_argument("--rows", type=int, default=model.N_ROWS, help="training rows")
@@ -267,6 +269,7 @@ def _servers(art: model.Artifacts, args: argparse.Namespace) -> list[servers.Ser
         "e-off": lambda: servers.driftloop_server(art, telemetry_off_env=off_env, extra_env=service_env),
         "e-alt": lambda: servers.driftloop_server(art, extra_env=service_env, alternative_env=alternative_env),
         "e-time": lambda: servers.driftloop_event_time_server(art, extra_env=service_env),
+        "e-2w": lambda: servers.driftloop_workers_server(art, 2, extra_env=service_env),
     }
     return [factories[key]() for key in wanted]
 

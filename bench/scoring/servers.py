@@ -425,6 +425,17 @@ def _driftloop(art: Artifacts, key: str, env_overrides: dict[str, str]) -> Serve
     )
 
 
+def driftloop_workers_server(art: Artifacts, workers: int, *, extra_env: dict[str, str] | None = None) -> Server:
+    """Server e started as users start it (``python -m driftloop_scoring``) with ``workers`` uvicorn
+    workers on one port, each with its own telemetry files and one /metrics for all of them."""
+    key = f"e-{workers}w"
+    server = _driftloop(art, key, {"DRIFTLOOP_WORKERS": str(workers), "DRIFTLOOP_HOST": "127.0.0.1",
+                                   "DRIFTLOOP_PORT": "{port}", **(extra_env or {})})  # fmt: skip
+    return dataclasses.replace(
+        server, name=f"driftloop scoring, {workers} workers", command=[str(MAIN_PYTHON), "-m", "driftloop_scoring"]
+    )
+
+
 def driftloop_v2_server(art: Artifacts) -> Server:
     """The service on its V2 route with MLServer's request: the same protocol as (b)."""
     kinds = {spec.name: spec.kind.value for spec in art.contract.columns}

@@ -56,3 +56,11 @@ def test_when_the_inputs_did_not_move_no_older_row_is_uncovered(contract: DataCo
 def test_nothing_to_compare_keeps_nothing(contract: DataContract) -> None:
     assert uncovered(contract, frame(0, seed=1), frame(100, seed=2)).tolist() == [False] * 100
     assert len(uncovered(contract, frame(100, seed=1), frame(0, seed=2))) == 0
+
+
+def test_columns_the_older_rows_lack_are_left_out(contract: DataContract) -> None:
+    # Source rows without a column (the quality report names it): the others still say where.
+    post, older = frame(500, seed=1, low=0.7), frame(5000, seed=2).drop(columns=["kind"])
+    kept = uncovered(contract, post, older)
+    assert kept[older["x"] < 0.4].mean() > 0.95
+    assert not uncovered(contract, post[["y"]], older[["y"]]).any()

@@ -32,13 +32,15 @@ UNCOVERED_BELOW = 0.1
 def uncovered(
     contract: DataContract, post: pd.DataFrame, older: pd.DataFrame, *, threshold: float = UNCOVERED_BELOW
 ) -> np.ndarray:
-    """Per older row, whether the post-change rows leave its region uncovered."""
-    if not len(post) or not len(older):
+    """Per older row, whether the post-change rows leave its region uncovered (none when the two
+    share no input column: the quality report names missing columns, this only adds rows)."""
+    columns = [name for name in contract.column_names if name in post.columns and name in older.columns]
+    if not len(post) or not len(older) or not columns:
         return np.zeros(len(older), dtype=bool)
-    rows = _inputs(contract, pd.concat([post, older], ignore_index=True))
+    rows = _inputs(contract, pd.concat([post[columns], older[columns]], ignore_index=True))
     is_post = np.r_[np.ones(len(post)), np.zeros(len(older))]
     classifier = make_pipeline(
-        _encoder(contract, len(rows)), LogisticRegression(C=1.0, class_weight="balanced", max_iter=500)
+        _encoder(contract, columns, len(rows)), LogisticRegression(C=1.0, class_weight="balanced", max_iter=500)
     )
     classifier.fit(rows, is_post)
     probability = classifier.predict_proba(rows.iloc[len(post) :])[:, 1]
@@ -52,14 +54,14 @@ def _inputs(contract: DataContract, rows: pd.DataFrame) -> pd.DataFrame:
             name: pd.to_numeric(rows[name], errors="coerce").astype(np.float64)
             if name in numeric
             else rows[name].astype("string").fillna("<missing>").astype(str)
-            for name in contract.column_names
+            for name in rows.columns
         }
     )
 
 
-def _encoder(contract: DataContract, rows: int) -> ColumnTransformer:
-    numeric = contract.columns_of(ColumnKind.NUMERIC)
-    other = [c for c in contract.column_names if c not in numeric]
+def _encoder(contract: DataContract, columns: list[str], rows: int) -> ColumnTransformer:
+    numeric = [name for name in contract.columns_of(ColumnKind.NUMERIC) if name in columns]
+    other = [name for name in columns if name not in numeric]
     quantiles = Pipeline(
         [
             ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
