@@ -99,7 +99,10 @@ async def drain(bus_url: str, store_url: str, events: int, group: str, workdir: 
     drain_s = time.perf_counter() - began
     cpu_s = time.process_time() - cpu_began  # this process only: not Kafka's, not PostgreSQL's
     await consumer.stop()
-    return {"drain_s": drain_s, "cpu_s": cpu_s, "stored": count_rows(engine, ["predictions"])["predictions"]}
+    with engine.connect() as connection:  # what a stored prediction costs on disk, indexes included
+        table_bytes = connection.execute(text("SELECT pg_total_relation_size('predictions')")).scalar_one()
+    stored = count_rows(engine, ["predictions"])["predictions"]
+    return {"drain_s": drain_s, "cpu_s": cpu_s, "stored": stored, "table_bytes": float(table_bytes)}
 
 
 def process_cpu_s(pid: int) -> float:
@@ -148,8 +151,8 @@ def throughput(
             )
     print("### Forwarder throughput, Kafka -> PostgreSQL (one forwarder process, medians of the rounds)\n")
     print("| code | events/s | rounds (events/s) | per event: forwarder CPU | PostgreSQL CPU | Kafka CPU", end=" ")
-    print("| forwarder CPU / wall | rows stored |")
-    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| forwarder CPU / wall | rows stored | bytes per row (table + indexes) |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, runs in figures.items():
         rates = [events / run["drain_s"] for run in runs]
         per_event = {key: statistics.median(run[key] for run in runs) / events * 1e6 for key in runs[0]}
@@ -158,7 +161,8 @@ def throughput(
             f"| {name} | {statistics.median(rates):,.0f} | {' / '.join(f'{r:,.0f}' for r in rates)} "
             f"| {per_event['cpu_s']:.1f} µs | {per_event['database_cpu_s']:.1f} µs "
             f"| {per_event['broker_cpu_s']:.1f} µs "
-            f"| {busy:.0%} | {min(int(run['stored']) for run in runs):,} |"
+            f"| {busy:.0%} | {min(int(run['stored']) for run in runs):,} "
+            f"| {statistics.median(run['table_bytes'] / max(run['stored'], 1) for run in runs):,.0f} |"
         )
     print()
     return settings
