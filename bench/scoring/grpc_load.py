@@ -182,21 +182,30 @@ def main() -> None:
         for mode in bodies:
             measure(mode, 3)  # warm-up
         rounds: dict[str, list[load.LoadResult]] = {mode: [] for mode in bodies}
+        cpu_us: dict[str, list[float]] = {mode: [] for mode in bodies}
         for _ in range(args.rounds):
             for mode in bodies:
-                rounds[mode].append(measure(mode, args.seconds))
+                # The server's own CPU per call tells its cost from the load generator's: ghz takes
+                # more of the two shared cores than wrk does.
+                before = servers.process_cpu_seconds(handle.process.pid)
+                result = measure(mode, args.seconds)
+                cpu_us[mode].append(
+                    (servers.process_cpu_seconds(handle.process.pid) - before) / max(result.requests, 1) * 1e6
+                )
+                rounds[mode].append(result)
     load_average = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     setup = f"{CONNECTIONS} connections, {args.rounds} rounds of {args.seconds:g} s"
     print(f"batch {args.batch}, {setup}; load average {load_average}")
-    print("| mode | requests/s | p50 ms | p99 ms | rounds (requests/s) | errors |")
-    print("| --- | ---: | ---: | ---: | --- | ---: |")
+    print("| mode | requests/s | p50 ms | p99 ms | server CPU µs/call | rounds (requests/s) | errors |")
+    print("| --- | ---: | ---: | ---: | ---: | --- | ---: |")
     for mode, results in rounds.items():
         rps = statistics.median(r.requests_per_second for r in results)
         p50 = statistics.median(r.p50_ms for r in results)
         p99 = statistics.median(r.p99_ms for r in results)
         per_round = " / ".join(f"{r.requests_per_second:,.0f}" for r in results)
         errors = sum(r.non_2xx + r.socket_errors for r in results)
-        print(f"| {mode} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {per_round} | {errors} |")
+        cpu = statistics.median(cpu_us[mode])
+        print(f"| {mode} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {cpu:.0f} | {per_round} | {errors} |")
 
 
 if __name__ == "__main__":
